@@ -1,0 +1,59 @@
+"""What the mixer remembers about each list between cycles.
+
+The state store persists these; the engine and guardrails read them and return new
+values. Keeping the type here (pure) lets the core be tested without a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySample:
+    """Counters of one list at one instant, for rate facts."""
+
+    ts: datetime  # UTC
+    pulled: int
+    completed: int
+    added: int
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMemory:
+    """Per (list, rule): timers for ``for:`` and ``cooldown:``."""
+
+    # Since when the rule's `when` has held without interruption (None = not holding).
+    holding_since: datetime | None = None
+    # Whether the rule was in effect (fired) on the last evaluation.
+    active: bool = False
+    # When `active` last flipped; a rule with a cooldown cannot flip again before
+    # `active_changed_at + cooldown`.
+    active_changed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListMemory:
+    """The mixer's memory of one list of one campaign."""
+
+    # The baseline: the weight and pause state a human set.
+    base_weight: int
+    human_paused: bool
+    first_seen: datetime
+    # What the mixer last wrote (weight, paused); None = never wrote to this list.
+    last_written_weight: int | None = None
+    last_written_paused: bool | None = None
+    # True when the list is paused because the mixer paused it (so it may resume it).
+    paused_by_mixer: bool = False
+    # When the mixer last changed this list (a write, or a planned change in dry-run).
+    last_change_at: datetime | None = None
+    # A human changed the list: leave it alone until then.
+    manual_hold_until: datetime | None = None
+    # Changes made on `changes_day` (QM local date), for max_changes_per_day.
+    changes_day: date | None = None
+    changes_today: int = 0
+    rules: dict[str, RuleMemory] = field(default_factory=dict)
+
+    def in_manual_hold(self, now: datetime) -> bool:
+        return self.manual_hold_until is not None and now < self.manual_hold_until
