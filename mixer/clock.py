@@ -53,3 +53,27 @@ class FakeClock:
         if when.tzinfo is None:
             raise ValueError("FakeClock.set needs a timezone-aware datetime")
         self._now = when.astimezone(UTC)
+
+
+class ScaledClock:
+    """Real time sped up by ``speed``, starting at ``start``: the demo's and the
+    emulator's accelerated time. ``sleep`` waits the real share of the simulated span."""
+
+    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ScaledClock needs a timezone-aware start")
+        if speed <= 0:
+            raise ValueError("ScaledClock speed must be positive")
+        self._start = start.astimezone(UTC)
+        self._speed = speed
+        self._t0 = time.monotonic()
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self._speed)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(seconds, 0.0) / self._speed)
