@@ -41,7 +41,8 @@ class ListMemory:
     base_weight: int
     human_paused: bool
     first_seen: datetime
-    # What the mixer last wrote (weight, paused); None = never wrote to this list.
+    # The state the mixer expects to find: what it last wrote, or what it adopted (first
+    # sight, a manual override). Anything else found in QM is a human's change.
     last_written_weight: int | None = None
     last_written_paused: bool | None = None
     # True when the list is paused because the mixer paused it (so it may resume it).

@@ -1,0 +1,424 @@
+"""One mixer cycle for every configured campaign: the code ``once``, ``run``, the
+simulator and the tests share.
+
+*Now* is read once, at the start, and passed down. Reads run concurrently (bounded);
+planning, writing and logging then go campaign by campaign. A campaign whose read fails
+gets no write this cycle; the others carry on. Every outcome lands in the decision log,
+which is fsynced before the cycle returns.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import httpx
+import structlog
+
+from mixer.clock import Clock
+from mixer.config import Settings
+from mixer.decisions import DecisionLog
+from mixer.engine.facts import EngineSettings
+from mixer.engine.memory import HistorySample
+from mixer.engine.rules import RuleSet, load_rules
+from mixer.errors import ConfigError, MixerError
+from mixer.guardrails import CampaignPlan, Limits, plan_campaign
+from mixer.metrics import MixerMetrics
+from mixer.qm import QMClient
+from mixer.qm.verify import changed_mismatches
+from mixer.snapshot import CampaignSnapshot
+from mixer.store import StateStore
+
+Mode = Literal["dry-run", "apply"]
+Outcome = Literal["ok", "error", "guardrail"]
+MAX_CONCURRENT_READS = 4
+
+
+@dataclass
+class CampaignResult:
+    """What happened to one campaign in one cycle."""
+
+    campaign: str
+    outcome: Outcome
+    error: str | None = None
+    plan: CampaignPlan | None = None
+    applied: bool = False
+    writes: int = 0
+
+
+@dataclass
+class CycleReport:
+    """The result of one cycle, for the CLI, the daemon and the simulator."""
+
+    cycle_id: str
+    now: datetime
+    mode: Mode
+    results: dict[str, CampaignResult] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+    @property
+    def outcomes(self) -> dict[str, str]:
+        return {name: r.outcome for name, r in self.results.items()}
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {name: r.error for name, r in self.results.items() if r.error}
+
+    @property
+    def changes(self) -> int:
+        return sum(len(r.plan.decisions) for r in self.results.values() if r.plan)
+
+    @property
+    def writes(self) -> int:
+        return sum(r.writes for r in self.results.values())
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(r.outcome == "error" for r in self.results.values()) else 0
+
+
+def limits_from(settings: Settings) -> Limits:
+    g = settings.guardrails
+    return Limits(
+        min_weight=g.min_weight,
+        max_weight=g.max_weight,
+        manual_hold=g.manual_hold,
+        max_step=g.max_step,
+        max_step_percent=g.max_step_percent,
+        max_changes_per_day=g.max_changes_per_day,
+    )
+
+
+def engine_settings_from(settings: Settings) -> EngineSettings:
+    return EngineSettings(
+        timezone=settings.qm.tz,
+        history_window=settings.history.window,
+        min_history=settings.history.min_history,
+    )
+
+
+class CycleRunner:
+    """Runs cycles against one QM, with one state store and one decision log."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: QMClient,
+        store: StateStore,
+        decision_log: DecisionLog,
+        clock: Clock,
+        rules: RuleSet,
+        metrics: MixerMetrics | None = None,
+        log: Any = None,
+        mode: Mode | None = None,
+        on_result: Callable[[CampaignResult], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.store = store
+        self.decision_log = decision_log
+        self.clock = clock
+        self.rules = rules
+        self.metrics = metrics
+        self.log = log if log is not None else structlog.get_logger("amo-mixer")
+        self.mode: Mode = mode or settings.mode
+        self.limits = limits_from(settings)
+        self.engine_settings = engine_settings_from(settings)
+        self.on_result = on_result
+
+    def run_cycle(self) -> CycleReport:
+        now = self.clock.now()
+        started = time.monotonic()
+        report = CycleReport(cycle_id=_cycle_id(now), now=now, mode=self.mode)
+        campaigns = list(self.settings.campaigns)
+        reads = self._read_all(campaigns, now)
+        for campaign in campaigns:
+            t0 = time.monotonic()
+            result = self._run_campaign(campaign, reads[campaign], now, report.cycle_id)
+            result_ms = (time.monotonic() - t0) * 1000
+            self._log_cycle(result, reads[campaign], now, report.cycle_id, result_ms)
+            report.results[campaign] = result
+            if self.on_result is not None:
+                self.on_result(result)
+        self.store.prune_history(now - self.settings.history.window * 2)
+        self.decision_log.sync()
+        report.duration_s = time.monotonic() - started
+        return report
+
+    def close(self) -> None:
+        self.client.close()
+        self.store.close()
+        self.decision_log.close()
+
+    # -- one campaign -------------------------------------------------------------
+
+    def _read_all(
+        self, campaigns: Sequence[str], now: datetime
+    ) -> dict[str, CampaignSnapshot | MixerError]:
+        def read(campaign: str) -> CampaignSnapshot | MixerError:
+            try:
+                return self.client.read_lists(campaign, now=now)
+            except MixerError as exc:
+                return exc
+
+        if len(campaigns) <= 1:
+            return {c: read(c) for c in campaigns}
+        workers = min(MAX_CONCURRENT_READS, len(campaigns))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qm-read") as pool:
+            return dict(zip(campaigns, pool.map(read, campaigns), strict=True))
+
+    def _run_campaign(
+        self,
+        campaign: str,
+        read: CampaignSnapshot | MixerError,
+        now: datetime,
+        cycle_id: str,
+    ) -> CampaignResult:
+        if isinstance(read, MixerError):
+            self._event("error", now, cycle_id, campaign=campaign, error=read.message, kind="read")
+            return CampaignResult(campaign, "error", error=read.message)
+        snapshot = read
+        self.store.add_samples(campaign, _samples(snapshot, now))
+        memory = self.store.load_memory(campaign)
+        history = self.store.history(campaign, since=now - self.settings.history.window)
+        plan = plan_campaign(
+            self.rules.for_campaign(campaign),
+            snapshot,
+            memory,
+            history,
+            now,
+            self.engine_settings,
+            self.limits,
+        )
+        for override in plan.overrides:
+            self._event(
+                "override",
+                now,
+                cycle_id,
+                campaign=campaign,
+                list=override.list,
+                mode=self.mode,
+                expected={"weight": override.expected_weight, "paused": override.expected_paused},
+                found={"weight": override.found_weight, "paused": override.found_paused},
+                hold_until=_iso(override.hold_until),
+                reason=override.reason,
+            )
+            if self.metrics:
+                self.metrics.override(campaign)
+        for stop in plan.stops:
+            self._event(
+                "guardrail",
+                now,
+                cycle_id,
+                campaign=campaign,
+                mode=self.mode,
+                guardrail=stop.guardrail,
+                lists=list(stop.lists),
+                reason=stop.reason,
+            )
+            if self.metrics:
+                self.metrics.guardrail_stop(campaign, stop.guardrail)
+
+        result = CampaignResult(campaign, "guardrail" if plan.stopped else "ok", plan=plan)
+        written: set[str] = set()
+        if self.mode == "apply" and plan.updates:
+            written = self._write(plan, result, now, cycle_id)
+        result.applied = bool(written)
+        result.writes = len(written)
+        for d in plan.decisions:
+            self._event(
+                "decision",
+                now,
+                cycle_id,
+                campaign=campaign,
+                list=d.list,
+                mode=self.mode,
+                before={"weight": d.before_weight, "paused": d.before_paused},
+                after={"weight": d.after_weight, "paused": d.after_paused},
+                rules=list(d.rules),
+                reason=d.reason,
+                facts=_jsonable(d.facts),
+                applied=d.list in written,
+            )
+        self.store.save_memory(campaign, plan.memory_after(written))
+        if self.metrics and written:
+            self.metrics.writes(campaign, len(written))
+        return result
+
+    def _write(
+        self, plan: CampaignPlan, result: CampaignResult, now: datetime, cycle_id: str
+    ) -> set[str]:
+        campaign = plan.campaign
+        try:
+            reply = self.client.update_lists(campaign, plan.updates, read=plan.snapshot)
+        except MixerError as exc:
+            result.outcome, result.error = "error", exc.message
+            self._event("error", now, cycle_id, campaign=campaign, error=exc.message, kind="write")
+            return set()
+        mismatches = changed_mismatches(reply, plan.updates)
+        if not mismatches:
+            return {u.name for u in plan.updates}
+        message = "QM did not take every update: " + "; ".join(mismatches)
+        result.outcome, result.error = "error", message
+        self._event("error", now, cycle_id, campaign=campaign, error=message, kind="verify")
+        bad = {u.name for u in plan.updates if any(u.name in m for m in mismatches)}
+        return {u.name for u in plan.updates} - bad
+
+    # -- logging ------------------------------------------------------------------
+
+    def _event(self, event: str, now: datetime, cycle_id: str, **fields: Any) -> None:
+        self.decision_log.append({"event": event, "ts": _iso(now), "cycle_id": cycle_id, **fields})
+
+    def _log_cycle(
+        self,
+        result: CampaignResult,
+        read: CampaignSnapshot | MixerError,
+        now: datetime,
+        cycle_id: str,
+        duration_ms: float,
+    ) -> None:
+        plan = result.plan
+        lists: dict[str, dict[str, object]] = {}
+        if isinstance(read, CampaignSnapshot):
+            lists = {
+                item.name: {
+                    "weight": item.weight,
+                    "paused": item.paused,
+                    "added": item.added,
+                    "pulled": item.pulled,
+                    "completed": item.completed,
+                    "can_reserve": item.can_reserve,
+                }
+                for item in read.lists
+            }
+        changes = len(plan.decisions) if plan else 0
+        self._event(
+            "cycle",
+            now,
+            cycle_id,
+            campaign=result.campaign,
+            mode=self.mode,
+            lists_seen=len(lists),
+            changes=changes,
+            applied=result.applied,
+            outcome=result.outcome,
+            error=result.error,
+            duration_ms=round(duration_ms, 3),
+            lists=lists,
+        )
+        self.log.info(
+            "cycle",
+            campaign=result.campaign,
+            mode=self.mode,
+            outcome=result.outcome,
+            lists=len(lists),
+            changes=changes,
+            writes=result.writes,
+            error=result.error,
+            duration_ms=round(duration_ms, 1),
+        )
+        if self.metrics:
+            self.metrics.cycle(result.campaign, result.outcome, duration_ms / 1000, now)
+            if isinstance(read, CampaignSnapshot):
+                self.metrics.lists(result.campaign, _state_counts(read))
+
+
+def build_runner(
+    settings: Settings,
+    *,
+    clock: Clock,
+    transport: httpx.BaseTransport | None = None,
+    metrics: MixerMetrics | None = None,
+    log: Any = None,
+    mode: Mode | None = None,
+    rules: RuleSet | None = None,
+    on_result: Callable[[CampaignResult], None] | None = None,
+) -> CycleRunner:
+    """Open the client, the state store and the decision log; load the rules."""
+    if rules is None:
+        rules = load_rules(settings.rule_files())
+    password = settings.qm.password
+    if password is None:
+        raise ConfigError(
+            "no QM password: set AMO_MIXER_QM_PASSWORD, qm.password_file, or the systemd "
+            "credential qm_password"
+        )
+    client = QMClient(
+        settings.qm.url,
+        settings.qm.user,
+        password.get_secret_value(),
+        timezone=settings.qm.tz,
+        timeout=settings.qm.timeout.total_seconds(),
+        verify_tls=settings.qm.verify_tls,
+        transport=transport,
+    )
+    store = StateStore(settings.state_dir / "state.sqlite3")
+    decision_log = DecisionLog(settings.decision_log)
+    return CycleRunner(
+        settings,
+        client=client,
+        store=store,
+        decision_log=decision_log,
+        clock=clock,
+        rules=rules,
+        metrics=metrics,
+        log=log,
+        mode=mode,
+        on_result=on_result,
+    )
+
+
+def _cycle_id(now: datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="seconds")
+
+
+def _samples(snapshot: CampaignSnapshot, now: datetime) -> dict[str, HistorySample]:
+    return {
+        item.name: HistorySample(ts=now, pulled=item.pulled, completed=item.completed,
+                                 added=item.added)
+        for item in snapshot.lists
+    }
+
+
+def _state_counts(snapshot: CampaignSnapshot) -> dict[str, int]:
+    counts = {"open": 0, "paused": 0, "exhausted": 0, "completed": 0}
+    for item in snapshot.lists:
+        if item.completed_state:
+            counts["completed"] += 1
+        elif item.paused:
+            counts["paused"] += 1
+        elif not item.can_reserve:
+            counts["exhausted"] += 1
+        else:
+            counts["open"] += 1
+    return counts
+
+
+def _jsonable(facts: Mapping[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in facts.items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat(timespec="seconds")
+        elif isinstance(value, float):
+            out[key] = round(value, 4)
+        elif isinstance(value, tuple | list | frozenset | set):
+            out[key] = list(_as_strs(value))
+        elif value is None or isinstance(value, bool | int | str):
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _as_strs(values: Iterable[object]) -> Iterable[str]:
+    return (str(v) for v in values)
