@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mixer.config import Settings, load_settings
+if TYPE_CHECKING:
+    from mixer.config import Settings
 
 DEFAULT_CONFIG = "/etc/amo-mixer/config.yaml"
 
@@ -23,5 +25,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Load the settings named by ``--config`` with the process environment."""
+    from mixer.config import load_settings
+
     path: Path = args.config
     return load_settings(path, environ=os.environ)

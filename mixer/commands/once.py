@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mixer.clock import SystemClock
 from mixer.commands._common import add_config_argument, settings_from
-from mixer.cycle import CycleReport, build_runner
-from mixer.logs import configure_logging
+
+if TYPE_CHECKING:
+    from mixer.cycle import CycleReport
 
 
 def register(subparsers: Any) -> None:
@@ -31,6 +31,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mixer.clock import SystemClock
+    from mixer.cycle import build_runner
+    from mixer.logs import configure_logging
+
     settings = settings_from(args)
     configure_logging(debug=args.debug, stream=sys.stderr)
     runner = build_runner(settings, clock=SystemClock(), mode=args.mode)
