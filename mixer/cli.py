@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from mixer import __version__, commands
-from mixer.errors import ConfigError, MixerError
+from mixer.errors import MixerError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -42,17 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except ConfigError as exc:
-        print(f"amo-mixer: {exc.message}", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        if args.debug:
-            raise
-        return exc.exit_code
     except MixerError as exc:
         if args.debug:
             raise
         print(f"amo-mixer: {exc.message}", file=sys.stderr)
+        for problem in getattr(exc, "problems", None) or ():
+            print(f"  {problem}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("amo-mixer: interrupted", file=sys.stderr)
