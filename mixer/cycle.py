@@ -384,8 +384,9 @@ def _iso(when: datetime) -> str:
 
 def _samples(snapshot: CampaignSnapshot, now: datetime) -> dict[str, HistorySample]:
     return {
-        item.name: HistorySample(ts=now, pulled=item.pulled, completed=item.completed,
-                                 added=item.added)
+        item.name: HistorySample(
+            ts=now, pulled=item.pulled, completed=item.completed, added=item.added
+        )
         for item in snapshot.lists
     }
 

@@ -159,8 +159,7 @@ def plan_campaign(
     updates: tuple[ListUpdate, ...] = ()
     if not stops:
         updates = tuple(
-            ListUpdate(name=d.list, weight=d.after_weight, paused=d.after_paused)
-            for d in decisions
+            ListUpdate(name=d.list, weight=d.after_weight, paused=d.after_paused) for d in decisions
         )
     return CampaignPlan(
         campaign=snapshot.campaign,
@@ -249,13 +248,17 @@ def guard_list(
     if mem.in_manual_hold(now):
         assert mem.manual_hold_until is not None
         until = mem.manual_hold_until.isoformat(timespec="minutes")
-        return ListOutcome(item.name, current_weight, current_paused, (f"manual hold until {until}",))
+        return ListOutcome(
+            item.name, current_weight, current_paused, (f"manual hold until {until}",)
+        )
 
     notes: list[str] = []
     weight = clamp_weight(evaluated.weight, limits)
     if weight != evaluated.weight:
-        notes.append(f"weight {evaluated.weight:g} kept to an integer in [{limits.min_weight}, "
-                     f"{limits.max_weight}]: {weight}")
+        notes.append(
+            f"weight {evaluated.weight:g} kept to an integer in [{limits.min_weight}, "
+            f"{limits.max_weight}]: {weight}"
+        )
     paused = evaluated.paused
     if current_paused and not paused and not (mem.paused_by_mixer or evaluated.standby):
         paused = True
@@ -267,7 +270,11 @@ def guard_list(
         notes.append(f"max_step: weight moves by at most {step} per cycle")
 
     if (weight, paused) != (current_weight, current_paused) and limits.max_changes_per_day:
-        today = mem.changes_today if mem.changes_day and mem.changes_day.isoformat() == local_date else 0
+        today = (
+            mem.changes_today
+            if mem.changes_day and mem.changes_day.isoformat() == local_date
+            else 0
+        )
         if today >= limits.max_changes_per_day:
             notes.append(f"max_changes_per_day: {today} changes already today")
             return ListOutcome(item.name, current_weight, current_paused, tuple(notes))
@@ -357,9 +364,7 @@ def _after_write(
     )
 
 
-def _override_reason(
-    expected: tuple[int, bool], found: tuple[int, bool], hold: timedelta
-) -> str:
+def _override_reason(expected: tuple[int, bool], found: tuple[int, bool], hold: timedelta) -> str:
     parts = []
     if expected[0] != found[0]:
         parts.append(f"weight {expected[0]} → {found[0]}")

@@ -50,12 +50,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"campaign {name!r}: {count} rule(s)")
     for rule_file in ruleset.files:
         globs = rule_file.campaigns
-        if globs and not any(
-            fnmatch.fnmatchcase(c, g) for g in globs for c in settings.campaigns
-        ):
+        if globs and not any(fnmatch.fnmatchcase(c, g) for g in globs for c in settings.campaigns):
             print(
-                f"warning: {rule_file.path}: campaigns {list(globs)} match no configured "
-                "campaign"
+                f"warning: {rule_file.path}: campaigns {list(globs)} match no configured campaign"
             )
     print(f"rules ok: {len(files)} file(s)")
     return status

@@ -22,10 +22,16 @@ def register(subparsers: Any) -> None:
     )
     add_config_argument(parser)
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--apply", dest="mode", action="store_const", const="apply",
-                      help="write the changes to QM")
-    mode.add_argument("--dry-run", dest="mode", action="store_const", const="dry-run",
-                      help="write nothing (the default unless the config says apply)")
+    mode.add_argument(
+        "--apply", dest="mode", action="store_const", const="apply", help="write the changes to QM"
+    )
+    mode.add_argument(
+        "--dry-run",
+        dest="mode",
+        action="store_const",
+        const="dry-run",
+        help="write nothing (the default unless the config says apply)",
+    )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.set_defaults(handler=run)
 

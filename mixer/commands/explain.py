@@ -1,0 +1,202 @@
+"""``amo-mixer explain``: why one list gets what it gets — every rule, its facts, nulls,
+pending ``for:`` timers and guardrails — live from QM or from a saved reply."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mixer.commands._common import add_config_argument, settings_from
+from mixer.errors import UsageError
+
+if TYPE_CHECKING:
+    from mixer.guardrails import CampaignPlan
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="trace every rule for one list",
+        description="Evaluate the rules for one list and show every rule, matched or not, "
+        "with the facts it read, the null facts, pending timers and the guardrails' say. "
+        "Reads QM live unless --snapshot names a saved amoUpdateLists reply. Writes nothing.",
+    )
+    add_config_argument(parser)
+    parser.add_argument("--campaign", required=True, help="campaign name")
+    parser.add_argument("--list", required=True, dest="list_name", help="list name")
+    parser.add_argument(
+        "--snapshot",
+        type=Path,
+        help="a saved amoUpdateLists JSON reply to explain instead of reading QM",
+    )
+    parser.add_argument(
+        "--at",
+        help="evaluate as of this time (ISO 8601; default now) — useful with --snapshot",
+    )
+    parser.add_argument("--json", action="store_true", help="print the trace as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mixer.clock import SystemClock
+    from mixer.cycle import engine_settings_from, limits_from
+    from mixer.engine.rules import load_rules
+    from mixer.guardrails import plan_campaign
+    from mixer.store import StateStore
+
+    settings = settings_from(args)
+    rules = load_rules(settings.rule_files()).for_campaign(args.campaign)
+    now = _parse_at(args.at) if args.at else SystemClock().now()
+    snapshot = _read_snapshot(args, settings, now)
+    if snapshot.get(args.list_name) is None:
+        names = ", ".join(sorted(snapshot.names)) or "none"
+        raise UsageError(
+            f"campaign {args.campaign!r} has no list {args.list_name!r} (lists: {names})"
+        )
+    store_path = settings.state_dir / "state.sqlite3"
+    memory: dict[str, Any] = {}
+    history: dict[str, Any] = {}
+    if store_path.exists():
+        with StateStore(store_path) as store:
+            memory = store.load_memory(args.campaign)
+            history = store.history(args.campaign, since=now - settings.history.window)
+    plan = plan_campaign(
+        rules,
+        snapshot,
+        memory,
+        history,
+        now,
+        engine_settings_from(settings),
+        limits_from(settings),
+    )
+    if args.json:
+        print(
+            json.dumps(
+                trace_as_json(plan, args.list_name), indent=2, default=str, ensure_ascii=False
+            )
+        )
+    else:
+        print(render_trace(plan, args.list_name))
+    return 0
+
+
+def _parse_at(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--at {text!r} is not an ISO 8601 time (e.g. 2024-04-29T10:32+02:00)"
+        ) from None
+    if when.tzinfo is None:
+        raise UsageError(f"--at {text!r} needs a time zone offset (e.g. +02:00 or Z)")
+    return when
+
+
+def _read_snapshot(args: argparse.Namespace, settings: Any, now: datetime) -> Any:
+    from mixer.qm import QMClient
+    from mixer.qm.wire import parse_lists_reply
+    from mixer.snapshot import CampaignSnapshot
+
+    if args.snapshot is not None:
+        try:
+            body = args.snapshot.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read --snapshot {args.snapshot}: {exc.strerror}") from None
+        lists = parse_lists_reply(body, timezone=settings.qm.tz, campaign=args.campaign)
+        return CampaignSnapshot(args.campaign, tuple(lists), now)
+    password = settings.qm.password
+    if password is None:
+        raise UsageError("explain reads QM live and needs a password (or use --snapshot FILE)")
+    with QMClient(
+        settings.qm.url,
+        settings.qm.user,
+        password.get_secret_value(),
+        timezone=settings.qm.tz,
+        timeout=settings.qm.timeout.total_seconds(),
+        verify_tls=settings.qm.verify_tls,
+    ) as client:
+        return client.read_lists(args.campaign, now=now)
+
+
+def trace_as_json(plan: CampaignPlan, name: str) -> dict[str, Any]:
+    evaluated = plan.evaluation.lists[name]
+    outcome = plan.outcomes[name]
+    item = plan.snapshot.get(name)
+    assert item is not None
+    return {
+        "campaign": plan.campaign,
+        "list": name,
+        "at": plan.now.isoformat(timespec="seconds"),
+        "current": {"weight": item.weight, "paused": item.paused},
+        "baseline": {"weight": evaluated.baseline_weight, "paused": evaluated.baseline_paused},
+        "rules_wish": {"weight": evaluated.weight, "paused": evaluated.paused},
+        "after_guardrails": {"weight": outcome.weight, "paused": outcome.paused},
+        "guardrails": list(outcome.notes),
+        "campaign_stops": [s.reason for s in plan.stops],
+        "fired": list(evaluated.fired),
+        "reason": evaluated.reason,
+        "facts": dict(plan.evaluation.facts[name]),
+        "rules": [
+            {
+                "rule": t.rule,
+                "file": f"{t.file}:{t.line}",
+                "enabled": t.enabled,
+                "matched": t.matched,
+                "condition": t.condition,
+                "null_facts": list(t.null_facts),
+                "values": dict(t.values),
+                "error": t.error,
+                "pending_for_s": t.pending_for.total_seconds() if t.pending_for else None,
+                "cooldown_left_s": t.cooldown_left.total_seconds() if t.cooldown_left else None,
+                "fired": t.fired,
+                "effect": dict(t.effect),
+                "stopped_here": t.stopped_here,
+                "note": t.note,
+            }
+            for t in evaluated.trace
+        ],
+    }
+
+
+def render_trace(plan: CampaignPlan, name: str) -> str:
+    data = trace_as_json(plan, name)
+    lines = [
+        f"{data['campaign']} / {name} at {data['at']}",
+        f"  current   weight {data['current']['weight']}, paused {_yn(data['current']['paused'])}",
+        f"  baseline  weight {data['baseline']['weight']}, "
+        f"paused {_yn(data['baseline']['paused'])}",
+        "",
+        "rules:",
+    ]
+    for rule in data["rules"]:
+        mark = "FIRED" if rule["fired"] else "-"
+        lines.append(f"  [{mark:5}] {rule['rule']}  ({rule['file']})")
+        lines.append(f"          {rule['note']}")
+        if rule["values"]:
+            values = ", ".join(f"{k}={_fmt(v)}" for k, v in rule["values"].items())
+            lines.append(f"          facts: {values}")
+        if rule["null_facts"]:
+            lines.append(f"          null: {', '.join(rule['null_facts'])}")
+    wish, final = data["rules_wish"], data["after_guardrails"]
+    lines += [
+        "",
+        f"rules want: weight {_fmt(wish['weight'])}, paused {_yn(wish['paused'])}",
+        f"guardrails: {'; '.join(data['guardrails']) or 'nothing to say'}",
+    ]
+    lines.extend(f"campaign guardrail: {stop}" for stop in data["campaign_stops"])
+    lines.append(f"result:     weight {final['weight']}, paused {_yn(final['paused'])}")
+    lines.append(f"reason:     {data['reason']}")
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _yn(value: object) -> str:
+    return "yes" if value else "no"

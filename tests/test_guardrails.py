@@ -1,0 +1,172 @@
+"""The pure guardrails: memory reconciliation and per-list limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from mixer.engine.memory import ListMemory
+from mixer.guardrails import Limits, clamp_weight, guard_list, max_step_for, reconcile_memory
+from mixer.snapshot import CampaignSnapshot, ListSnapshot
+
+NOW = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)
+TODAY = "2024-04-29"
+
+
+def snap(
+    name: str = "A", weight: int = 10, paused: bool = False, reserve: bool = True
+) -> ListSnapshot:
+    return ListSnapshot(
+        name=name,
+        notes="",
+        weight=weight,
+        list_state="paused" if paused else "open",
+        dialer_state="open",
+        can_reserve_state="open" if reserve else "closed",
+        added=100,
+        completed=10,
+        pulled=20,
+        last_pull=None,
+    )
+
+
+@dataclass
+class FakeRules:
+    """Only what reconcile_memory reads: pinned baseline weights from `lists:`."""
+
+    pinned: dict[str, int] = field(default_factory=dict)
+
+    def metadata_for(self, name: str) -> Any:
+        return SimpleNamespace(weight=self.pinned.get(name))
+
+
+def wish(weight: float, paused: bool, standby: bool = False) -> Any:
+    return SimpleNamespace(weight=weight, paused=paused, standby=standby)
+
+
+def memory(**kw: Any) -> ListMemory:
+    base: dict[str, Any] = {"base_weight": 10, "human_paused": False, "first_seen": NOW}
+    base.update(kw)
+    return ListMemory(**base)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (10.0, 10),
+        (10.5, 11),
+        (10.49, 10),
+        (0.2, 1),
+        (-5, 1),
+        (250, 100),
+        (float("nan"), 1),
+        (float("inf"), 100),
+    ],
+)
+def test_clamp_weight_rounds_half_up_within_bounds(value: float, expected: int) -> None:
+    """Weights become integers in [min_weight, max_weight], even from NaN or infinity."""
+    assert clamp_weight(value, Limits()) == expected
+
+
+@pytest.mark.parametrize(
+    ("limits", "current", "expected"),
+    [
+        (Limits(), 10, None),
+        (Limits(max_step=5), 10, 5),
+        (Limits(max_step_percent=25), 10, 3),
+        (Limits(max_step_percent=25), 2, 1),
+        (Limits(max_step=2, max_step_percent=50), 10, 2),
+    ],
+)
+def test_max_step_absolute_percent_and_both(
+    limits: Limits, current: int, expected: int | None
+) -> None:
+    """max_step is absolute, a percent of the current weight (at least 1), or the smaller."""
+    assert max_step_for(current, limits) == expected
+
+
+def test_first_sight_takes_baseline_from_qm_or_pinned_metadata() -> None:
+    """A new list's baseline is its QM weight, unless `lists:` pins a weight."""
+    snapshot = CampaignSnapshot("Sales", (snap("A", 7), snap("B", 9, paused=True)), NOW)
+    result, overrides = reconcile_memory(FakeRules({"B": 20}), snapshot, {}, NOW, Limits())
+    assert overrides == []
+    assert (result["A"].base_weight, result["A"].human_paused) == (7, False)
+    assert (result["B"].base_weight, result["B"].human_paused) == (20, True)
+
+
+def test_human_weight_change_is_adopted_and_held() -> None:
+    """A weight other than what the mixer wrote is a human's: new baseline, manual hold."""
+    snapshot = CampaignSnapshot("Sales", (snap("A", 5),), NOW)
+    known = {"A": memory(last_written_weight=30, last_written_paused=False)}
+    result, overrides = reconcile_memory(FakeRules(), snapshot, known, NOW, Limits())
+    assert len(overrides) == 1
+    assert (overrides[0].expected_weight, overrides[0].found_weight) == (30, 5)
+    assert result["A"].base_weight == 5
+    assert result["A"].manual_hold_until == NOW + timedelta(hours=1)
+
+
+def test_unchanged_list_is_no_override() -> None:
+    """Finding exactly what the mixer wrote is not an override."""
+    snapshot = CampaignSnapshot("Sales", (snap("A", 30),), NOW)
+    known = {"A": memory(last_written_weight=30, last_written_paused=False)}
+    result, overrides = reconcile_memory(FakeRules(), snapshot, known, NOW, Limits())
+    assert overrides == []
+    assert result["A"] == known["A"]
+
+
+def test_vanished_list_keeps_its_memory() -> None:
+    """A list missing from one read keeps its baseline for when it comes back."""
+    snapshot = CampaignSnapshot("Sales", (), NOW)
+    known = {"A": memory(base_weight=12)}
+    result, _ = reconcile_memory(FakeRules(), snapshot, known, NOW, Limits())
+    assert result["A"].base_weight == 12
+
+
+def test_manual_hold_keeps_current_state() -> None:
+    """During a manual hold the rules' wish is ignored."""
+    mem = memory(manual_hold_until=NOW + timedelta(minutes=5))
+    out = guard_list(snap("A", 10), wish(50, True), mem, NOW, TODAY, Limits())
+    assert (out.weight, out.paused) == (10, False)
+    assert "manual hold" in out.notes[0]
+
+
+def test_human_paused_list_is_not_resumed() -> None:
+    """A list a human paused stays paused whatever the rules say."""
+    out = guard_list(
+        snap("A", paused=True), wish(10, False), memory(human_paused=True), NOW, TODAY, Limits()
+    )
+    assert out.paused is True
+    assert "not resumed" in out.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("mem_kw", "standby"), [({"paused_by_mixer": True}, False), ({"human_paused": True}, True)]
+)
+def test_mixer_paused_or_standby_list_may_resume(mem_kw: dict[str, Any], standby: bool) -> None:
+    """The mixer resumes lists it paused itself, and standby lists."""
+    out = guard_list(
+        snap("A", paused=True), wish(10, False, standby), memory(**mem_kw), NOW, TODAY, Limits()
+    )
+    assert out.paused is False
+
+
+def test_max_step_limits_the_move() -> None:
+    """A weight moves at most max_step per cycle, in the right direction."""
+    up = guard_list(snap("A", 10), wish(40, False), memory(), NOW, TODAY, Limits(max_step=5))
+    down = guard_list(snap("A", 10), wish(1, False), memory(), NOW, TODAY, Limits(max_step=5))
+    assert (up.weight, down.weight) == (15, 5)
+
+
+def test_max_changes_per_day_freezes_the_list() -> None:
+    """After max_changes_per_day changes on this local day, the list is left as it is."""
+    mem = memory(changes_day=datetime(2024, 4, 29).date(), changes_today=3)
+    out = guard_list(snap("A", 10), wish(20, False), mem, NOW, TODAY, Limits(max_changes_per_day=3))
+    assert (out.weight, out.paused) == (10, False)
+    fresh = guard_list(
+        snap("A", 10), wish(20, False), mem, NOW, "2024-04-30", Limits(max_changes_per_day=3)
+    )
+    assert fresh.weight == 20
