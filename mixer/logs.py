@@ -1,0 +1,93 @@
+"""Logging, configured once per process: JSON lines for journald, a console view for people.
+
+On a terminal the output is the readable console rendering; anywhere else (journald, a
+pipe, a file) it is one JSON object per line. Timestamps are ISO 8601 UTC. Any field
+named like a password, an authorization header, a secret or a token is redacted before
+rendering, whatever code logged it. Standard-library loggers (APScheduler, httpx) go
+through the same renderer, quieted to warnings unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor
+
+LOGGER_NAME = "amo-mixer"
+REDACTED = "[redacted]"
+SECRET_WORDS = ("password", "passwd", "authorization", "secret", "token", "credential")
+
+
+def redact_secrets(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """Replace the value of every key named like a secret, nested mappings included."""
+    return _redact(event_dict)
+
+
+def _redact(mapping: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in list(mapping.items()):
+        if any(word in str(key).lower() for word in SECRET_WORDS):
+            mapping[key] = REDACTED
+        elif isinstance(value, Mapping):
+            mapping[key] = _redact(dict(value))
+    return mapping
+
+
+def configure_logging(
+    *, debug: bool = False, stream: TextIO | None = None, json: bool | None = None
+) -> None:
+    """Route structlog and stdlib logging to ``stream`` (default stdout).
+
+    ``json`` forces the renderer; by default it is JSON unless ``stream`` is a terminal.
+    """
+    out = sys.stdout if stream is None else stream
+    as_json = not _isatty(out) if json is None else json
+    level = logging.DEBUG if debug else logging.INFO
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    renderer: Processor
+    if as_json:
+        renderer = structlog.processors.JSONRenderer()
+        tail: list[Processor] = [structlog.processors.format_exc_info, renderer]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(out))
+        tail = [renderer]
+    structlog.configure(
+        processors=[*shared, structlog.processors.StackInfoRenderer(), *tail],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+
+    handler = logging.StreamHandler(out)
+    handler.set_name(LOGGER_NAME)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == LOGGER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def get_logger(**initial: Any) -> Any:
+    """The project's logger (a structlog bound logger), with ``initial`` fields bound."""
+    return structlog.get_logger(LOGGER_NAME, **initial)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
