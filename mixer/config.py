@@ -1,0 +1,695 @@
+"""Settings: the typed, frozen models of the config file, and ``load_settings``.
+
+Loading is one pass that collects every problem before giving up, so an operator fixes
+the whole file at once: YAML syntax, duplicate keys, unknown keys (with a suggestion),
+types, durations, ranges, time zone, URL and password sources. Each problem reads
+``At 'qm.timeout': <reason> (line 12)``. Nothing here touches the network.
+
+Environment overrides (``AMO_MIXER_QM__URL=...``) are merged into the file's data before
+validation, from the mapping the caller passes in (the process environment by default,
+read at call time), so a reload sees the current environment and tests need not patch
+``os.environ``. The same models give the JSON Schema for editors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import json
+import os
+import re
+import stat
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mixer.durations import parse_duration
+from mixer.errors import ConfigError
+
+ENV_PREFIX = "AMO_MIXER_"
+PASSWORD_ENV = "AMO_MIXER_QM_PASSWORD"
+CREDENTIAL_NAME = "qm_password"
+# Variables with our prefix that are not settings: read elsewhere, never warned about.
+NON_SETTING_ENV = frozenset({PASSWORD_ENV, "AMO_MIXER_CONFIG"})
+
+PasswordSource = Literal["environment", "password_file", "credential", "literal", "none"]
+Path_ = tuple[str | int, ...]
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str | int | float):
+        return parse_duration(value)
+    raise ValueError("expected a duration like 90s, 15m, 1h30m or a number of seconds")
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*)+$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "a duration: 90s, 15m, 1h30m, 2d, or a number of seconds",
+        }
+    ),
+]
+
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class QMSettings(_Section):
+    """How to reach QueueMetrics."""
+
+    url: str = Field(description="Base URL of QueueMetrics, e.g. http://qm.example:8080/qm.")
+    user: str = Field(min_length=1, description="QM user holding the USR_AMO key.")
+    password: SecretStr | None = Field(
+        None,
+        description="Literal password (demo only; prefer AMO_MIXER_QM_PASSWORD, password_file "
+        "or the systemd credential qm_password).",
+    )
+    password_file: Path | None = Field(
+        None, description="File holding the password (trailing newline stripped)."
+    )
+    password_source: PasswordSource = Field(
+        "none", description="Where the password came from (set by the loader)."
+    )
+    timezone: str = Field(
+        "UTC",
+        description="The QM server's IANA time zone: lastPull and deadlines are in it.",
+    )
+    timeout: Duration = Field(timedelta(seconds=10), description="Timeout of one HTTP call.")
+    verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http(s) URL like http://qm.example:8080/qm")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                "must not hold credentials: set qm.user and the password settings instead"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("expected the QM base URL without '?query' or '#fragment'")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise ValueError("the port in the URL is not a number from 1 to 65535") from None
+        return value.strip().rstrip("/")
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password_text(cls, value: object) -> object:
+        if value is None or isinstance(value, str | SecretStr):
+            return value
+        raise ValueError("must be text: put it in quotes")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else " (e.g. Europe/Zurich)"
+            raise ValueError(f"unknown time zone '{value}'{hint}") from None
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive_timeout(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
+
+MaxStep = Annotated[
+    int | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*%\s*$"},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+
+
+class GuardrailSettings(_Section):
+    """Limits every plan passes through."""
+
+    min_weight: int = Field(1, ge=1, description="Lowest weight the mixer writes.")
+    max_weight: int = Field(100, ge=1, description="Highest weight the mixer writes.")
+    manual_hold: Duration = Field(
+        timedelta(hours=1),
+        description="How long a list a human changed is left alone.",
+    )
+    max_step: MaxStep = Field(
+        None,
+        description="Most a weight moves per cycle: weight points (10) or a percentage of the "
+        "current weight ('25%'); null = no limit.",
+    )
+    max_step_percent: float | None = Field(
+        None, description="The percentage form of max_step (set by the loader)."
+    )
+    max_changes_per_day: int | None = Field(
+        None, ge=1, description="Most changes to one list per QM local day; null = no limit."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_percent_step(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("max_step"), str):
+            match = _PERCENT.match(data["max_step"])
+            if match and float(match.group(1)) > 0:
+                return {**data, "max_step": None, "max_step_percent": float(match.group(1))}
+        return data
+
+    @field_validator("max_step", mode="before")
+    @classmethod
+    def _step(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("expected a number of weight points like 10 or a percentage '25%'")
+        if isinstance(value, str):
+            if _PERCENT.match(value):
+                raise ValueError("a percentage step must be more than 0%")
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise ValueError(
+                    "expected a number of weight points like 10 or a percentage like '25%'"
+                ) from None
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be at least 1 (use null for no limit)")
+        return value
+
+    @field_validator("max_weight")
+    @classmethod
+    def _max_over_min(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min_weight")
+        if isinstance(low, int) and value < low:
+            raise ValueError(f"is lower than min_weight ({low})")
+        return value
+
+
+class HistorySettings(_Section):
+    """The window of counters behind the rate facts."""
+
+    window: Duration = Field(
+        timedelta(minutes=60), description="Span over which pull and completion rates are taken."
+    )
+    min_history: Duration = Field(
+        timedelta(minutes=15),
+        description="Rates stay null until the history spans at least this long.",
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _positive_window(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
+    @field_validator("min_history")
+    @classmethod
+    def _within_window(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        window = info.data.get("window")
+        if isinstance(window, timedelta) and value > window:
+            raise ValueError("is longer than history.window: rates would never be known")
+        return value
+
+
+class MetricsSettings(_Section):
+    """The Prometheus endpoint."""
+
+    listen: str = Field(
+        "127.0.0.1:9864", description="host:port of the /metrics endpoint ([::1]:9864 for IPv6)."
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        _split_listen(value)
+        return value
+
+    @property
+    def host(self) -> str:
+        return _split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return _split_listen(self.listen)[1]
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("expected host:port like 127.0.0.1:9864")
+    return host, int(port)
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+def _one_or_many(value: object) -> object:
+    if isinstance(value, str):
+        return (value,)
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the mixer is configured with, paths made absolute."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", env_prefix=ENV_PREFIX, env_nested_delimiter="__"
+    )
+
+    config_path: Path = Field(Path("."), description="The file these settings came from.")
+    qm: QMSettings = Field(description="How to reach QueueMetrics.")
+    campaigns: Annotated[tuple[str, ...], BeforeValidator(_one_or_many)] = Field(
+        description="Names of the AMO campaigns the mixer manages."
+    )
+    rules: Annotated[tuple[str, ...], BeforeValidator(_one_or_many)] = Field(
+        ("rules/*.yaml",),
+        description="Glob patterns of rule files, relative to the config file's folder.",
+    )
+    mode: Literal["dry-run", "apply"] = Field(
+        "dry-run", description="dry-run writes nothing to QM; apply writes the plan."
+    )
+    interval: Duration = Field(timedelta(seconds=60), description="Time between cycles.")
+    state_dir: Path = Field(
+        Path("state"), description="Folder of the state store and the decision log."
+    )
+    decision_log: Path = Field(
+        Path("decisions.jsonl"), description="The decision log, relative to state_dir."
+    )
+    guardrails: GuardrailSettings = Field(
+        default_factory=GuardrailSettings, description="Limits every plan passes through."
+    )
+    history: HistorySettings = Field(
+        default_factory=HistorySettings, description="Counters history for rate facts."
+    )
+    metrics: MetricsSettings | None = Field(
+        None, description="Prometheus /metrics endpoint; omit to disable."
+    )
+    warnings: tuple[str, ...] = Field((), description="Notes from loading (set by the loader).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings merges the file and the environment it is given; the models
+        # themselves never read os.environ behind the caller's back.
+        return (init_settings,)
+
+    @field_validator("campaigns", "rules")
+    @classmethod
+    def _no_blanks(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if not value and info.field_name == "campaigns":
+            raise ValueError("list at least one campaign")
+        if any(not item.strip() for item in value):
+            raise ValueError("holds an empty name")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("interval")
+    @classmethod
+    def _positive_interval(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
+    def rule_files(self) -> list[Path]:
+        """Rule files matching ``rules``: sorted, each once."""
+        found: set[Path] = set()
+        for pattern in self.rules:
+            for name in glob.glob(pattern, recursive=True):
+                if os.path.isfile(name):
+                    found.add(Path(name))
+        return sorted(found)
+
+
+# Fields the loader fills in: not keys of the config file.
+_DERIVED: dict[Path_, frozenset[str]] = {
+    (): frozenset({"config_path", "warnings"}),
+    ("qm",): frozenset({"password_source"}),
+    ("guardrails",): frozenset({"max_step_percent"}),
+}
+_SECTIONS: dict[Path_, type[BaseModel]] = {
+    (): Settings,
+    ("qm",): QMSettings,
+    ("guardrails",): GuardrailSettings,
+    ("history",): HistorySettings,
+    ("metrics",): MetricsSettings,
+}
+
+
+def _file_keys(section: Path_) -> list[str]:
+    model = _SECTIONS[section]
+    derived = _DERIVED.get(section, frozenset())
+    return [name for name in model.model_fields if name not in derived]
+
+
+def load_settings(
+    path: Path, *, environ: Mapping[str, str] | None = None, read_secrets: bool = True
+) -> Settings:
+    """Read the config file at ``path``, apply the environment, validate, resolve paths.
+
+    ``read_secrets=False`` skips reading password files and credentials (commands that
+    only need the state folder, like ``log``, work for users who may not read them).
+    Raises ``ConfigError`` listing every problem found.
+    """
+    env = os.environ if environ is None else environ
+    path = Path(path).expanduser()
+    config_path = Path(os.path.abspath(path))
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _unreadable(path, "no such file (pass -c PATH or set AMO_MIXER_CONFIG)") from None
+    except OSError as exc:
+        raise _unreadable(path, exc.strerror or str(exc)) from None
+    except UnicodeDecodeError:
+        raise _unreadable(path, "not UTF-8 text") from None
+
+    reader = _Problems()
+    data = reader.parse_yaml(text)
+    if data is None:
+        raise ConfigError(f"invalid config {path}: {reader.summary()}", reader.lines)
+    warnings: list[str] = []
+    literal_in_file = isinstance(data.get("qm"), dict) and data["qm"].get("password") is not None
+    reader.apply_environment(data, env, warnings)
+    reader.drop_derived_keys(data)
+    base = config_path.parent
+    password, source = _resolve_password(data, base, env, reader, read_secrets, warnings)
+
+    settings: Settings | None = None
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        reader.add_validation_errors(exc)
+    if reader.lines or settings is None:
+        raise ConfigError(f"invalid config {path}: {reader.summary()}", reader.lines)
+
+    if literal_in_file and _readable_by_others(config_path):
+        warnings.append(
+            f"{config_path} holds a literal qm.password and is readable by other users: "
+            f"chmod 600 it, or use qm.password_file or {PASSWORD_ENV}"
+        )
+    qm = settings.qm.model_copy(
+        update={
+            "password": SecretStr(password) if password else None,
+            "password_source": source,
+            "password_file": _absolute(base, settings.qm.password_file)
+            if settings.qm.password_file
+            else None,
+        }
+    )
+    state_dir = _absolute(base, settings.state_dir)
+    decision_log = settings.decision_log.expanduser()
+    return settings.model_copy(
+        update={
+            "config_path": config_path,
+            "qm": qm,
+            "rules": tuple(str(_absolute(base, Path(p))) for p in settings.rules),
+            "state_dir": state_dir,
+            "decision_log": Path(os.path.normpath(state_dir / decision_log)),
+            "warnings": tuple(warnings),
+        }
+    )
+
+
+def _unreadable(path: Path, reason: str) -> ConfigError:
+    return ConfigError(f"cannot read config {path}: {reason}", [f"At '{path}': {reason}"])
+
+
+def settings_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file (loader-set fields left out)."""
+    schema = Settings.model_json_schema()
+    definitions = schema.get("$defs", {})
+    for section, names in _DERIVED.items():
+        node = schema if not section else definitions.get(_SECTIONS[section].__name__, {})
+        for name in names:
+            node.get("properties", {}).pop(name, None)
+            if name in node.get("required", []):
+                node["required"].remove(name)
+    schema["title"] = "amo-mixer configuration"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+# -- loading steps ------------------------------------------------------------------
+
+
+class _Problems:
+    """Collects problems, with the YAML line or the environment variable of each key."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.key_lines: dict[Path_, int] = {}
+        self.from_env: dict[Path_, str] = {}
+
+    def add(self, where: Path_, reason: str) -> None:
+        origin = ""
+        for depth in range(len(where), 0, -1):
+            prefix = where[:depth]
+            if prefix in self.from_env:
+                origin = f" (from {self.from_env[prefix]})"
+                break
+            if prefix in self.key_lines:
+                origin = f" (line {self.key_lines[prefix]})"
+                break
+        self.lines.append(f"At '{_dotted(where) or '<top>'}': {reason}{origin}")
+
+    def summary(self) -> str:
+        count = len(self.lines)
+        return f"{count} problem{'s' if count != 1 else ''}"
+
+    def parse_yaml(self, text: str) -> dict[str, Any] | None:
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the file"
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.lines.append(f"At {where}: YAML syntax error: {problem}")
+            return None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            self.lines.append("At '<top>': expected a mapping of keys (qm:, campaigns:, ...)")
+            return None
+        if root is not None:
+            self._walk(root, ())
+        return _string_keys(data)
+
+    def _walk(self, node: yaml.Node, where: Path_) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                child = (*where, key)
+                if key in seen:
+                    self.key_lines[child] = key_node.start_mark.line + 1
+                    self.add(child, "key given more than once")
+                seen.add(key)
+                self.key_lines.setdefault(child, key_node.start_mark.line + 1)
+                self._walk(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.key_lines.setdefault((*where, index), item.start_mark.line + 1)
+                self._walk(item, (*where, index))
+
+    def apply_environment(
+        self, data: dict[str, Any], environ: Mapping[str, str], warnings: list[str]
+    ) -> None:
+        for name in sorted(environ):
+            if not name.startswith(ENV_PREFIX) or name in NON_SETTING_ENV:
+                continue
+            where: Path_ = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+            annotation = _annotation_at(where)
+            if annotation is None:
+                warnings.append(f"environment variable {name} is not a setting: ignored")
+                continue
+            self.from_env[where] = name
+            value = self._env_value(where, environ[name], annotation)
+            node = data
+            for key in map(str, where[:-1]):
+                if not isinstance(node.get(key), dict):
+                    node[key] = {}
+                node = node[key]
+            node[str(where[-1])] = value
+
+    def _env_value(self, where: Path_, text: str, annotation: Any) -> object:
+        nullable = type(None) in get_args(annotation)
+        if nullable and text.strip().lower() in ("", "null", "none"):
+            return None
+        is_section = any(
+            isinstance(a, type) and issubclass(a, BaseModel)
+            for a in (annotation, *get_args(annotation))
+        )
+        if is_section or (get_origin(annotation) is tuple and text.lstrip().startswith("[")):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                self.add(where, f"not valid JSON: {exc.msg}")
+                return None
+        if get_origin(annotation) is tuple:
+            return tuple(item.strip() for item in text.split(",") if item.strip())
+        return text
+
+    def drop_derived_keys(self, data: dict[str, Any]) -> None:
+        for section, names in _DERIVED.items():
+            node: Any = data
+            for key in section:
+                node = node.get(key) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                continue
+            for name in names & node.keys():
+                self.add((*section, name), "unknown key" + _suggest(name, section))
+                del node[name]
+
+    def add_validation_errors(self, error: ValidationError) -> None:
+        for item in error.errors(include_url=False, include_input=False):
+            where: Path_ = tuple(item["loc"])
+            kind = item["type"]
+            if kind == "extra_forbidden":
+                reason = "unknown key" + _suggest(str(where[-1]), where[:-1])
+            elif kind == "missing":
+                reason = "required key is missing"
+            elif kind in ("model_type", "dict_type", "model_attributes_type"):
+                reason = "expected a mapping of keys"
+            else:
+                reason = str(item["msg"]).removeprefix("Value error, ")
+            self.add(where, reason)
+
+
+def _string_keys(data: dict[Any, Any]) -> dict[str, Any]:
+    """YAML allows `1: x`; as keyword names they must be text (then reported unknown)."""
+    return {
+        str(key): _string_keys(value) if isinstance(value, dict) else value
+        for key, value in data.items()
+    }
+
+
+def _annotation_at(where: Path_) -> Any:
+    """The field annotation at a file key path, or None when the path is not a key."""
+    section: Path_ = ()
+    for depth, key in enumerate(where):
+        if section not in _SECTIONS or key not in _file_keys(section):
+            return None
+        field = _SECTIONS[section].model_fields[str(key)]
+        if depth == len(where) - 1:
+            return field.annotation
+        section = (*section, key)
+    return None
+
+
+def _suggest(name: str, section: Path_) -> str:
+    if section not in _SECTIONS:
+        return ""
+    close = difflib.get_close_matches(name, _file_keys(section), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _dotted(where: Path_) -> str:
+    text = ""
+    for key in where:
+        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
+    return text
+
+
+def _resolve_password(
+    data: dict[str, Any],
+    base: Path,
+    environ: Mapping[str, str],
+    problems: _Problems,
+    read_secrets: bool,
+    warnings: list[str],
+) -> tuple[str | None, PasswordSource]:
+    """First found wins: environment, password_file, systemd credential, literal."""
+    qm = data.get("qm") if isinstance(data.get("qm"), dict) else {}
+    assert isinstance(qm, dict)
+    if environ.get(PASSWORD_ENV):
+        return environ[PASSWORD_ENV], "environment"
+    password_file = qm.get("password_file")
+    if isinstance(password_file, str) and password_file.strip():
+        if not read_secrets:
+            return None, "none"
+        secret_path = _absolute(base, Path(password_file))
+        secret = _read_secret(secret_path, ("qm", "password_file"), problems)
+        if secret is not None and _readable_by_others(secret_path):
+            warnings.append(f"{secret_path} (qm.password_file) is readable by other users")
+        return secret, "password_file" if secret is not None else "none"
+    credentials = environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and read_secrets:
+        credential = Path(credentials) / CREDENTIAL_NAME
+        if credential.exists():
+            secret = _read_secret(credential, ("qm", "password"), problems)
+            return secret, "credential" if secret is not None else "none"
+    literal = qm.get("password")
+    if isinstance(literal, str) and literal:
+        return literal, "literal"
+    return None, "none"
+
+
+def _read_secret(path: Path, where: Path_, problems: _Problems) -> str | None:
+    try:
+        secret = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        problems.add(where, f"cannot read {path}: {exc.strerror or exc}")
+        return None
+    except UnicodeDecodeError:
+        problems.add(where, f"{path} is not UTF-8 text")
+        return None
+    if not secret:
+        problems.add(where, f"{path} is empty")
+        return None
+    return secret
+
+
+def _absolute(base: Path, path: Path) -> Path:
+    path = path.expanduser()
+    return Path(os.path.normpath(path if path.is_absolute() else base / path))
+
+
+def _readable_by_others(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
+    except OSError:
+        return False
