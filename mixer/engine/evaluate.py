@@ -1,0 +1,350 @@
+"""Evaluation: from the baseline, through the rules, to each list's desired state.
+
+Level-triggered, like a reconciler: every cycle each list starts again from its baseline
+(the weight and pause state a human set) and the matching rules apply top to bottom, so
+``base_weight * 3`` never compounds from one cycle to the next. Every rule leaves a
+``RuleTrace`` — matched or not, null facts, errors, pending timers — which is what
+``explain`` shows and the decision log keeps. Pure: *now* comes in as an argument.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+
+from mixer.engine.expressions import Expression, ExpressionEvaluationError
+from mixer.engine.facts import EngineSettings, compute_facts
+from mixer.engine.memory import HistorySample, ListMemory, RuleMemory
+from mixer.engine.rules import CampaignRules, Rule, description_fields
+from mixer.snapshot import CampaignSnapshot
+
+NO_RULE_REASON = "No rule fired: baseline."
+
+
+@dataclass(frozen=True)
+class RuleTrace:
+    """What one rule did (or why it did nothing) for one list."""
+
+    rule: str
+    file: str
+    line: int
+    matched: bool
+    enabled: bool
+    condition: bool | None  # None = not evaluated, a null fact, or an error
+    null_facts: tuple[str, ...]
+    values: Mapping[str, object]  # the facts the rule read
+    error: str | None
+    pending_for: timedelta | None  # a `for:` still running: time left
+    cooldown_left: timedelta | None  # a cooldown holding the previous state: time left
+    fired: bool
+    effect: Mapping[str, object]  # what `set` did
+    stopped_here: bool
+    note: str  # one human sentence
+
+
+@dataclass(frozen=True)
+class ListEvaluation:
+    """The rules' wish for one list, before guardrails."""
+
+    name: str
+    baseline_weight: int
+    baseline_paused: bool
+    weight: float
+    paused: bool
+    fired: tuple[str, ...]
+    reason: str
+    facts: Mapping[str, object]  # the facts the fired rules read
+    trace: tuple[RuleTrace, ...]
+    rule_memory: Mapping[str, RuleMemory]
+    standby: bool
+
+
+@dataclass(frozen=True)
+class CampaignEvaluation:
+    """Every list's evaluation, and every list's facts."""
+
+    campaign: str
+    now: datetime
+    lists: Mapping[str, ListEvaluation]
+    facts: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+
+def evaluate(
+    rules: CampaignRules,
+    snapshot: CampaignSnapshot,
+    memory: Mapping[str, ListMemory],
+    history: Mapping[str, Sequence[HistorySample]],
+    now: datetime,
+    settings: EngineSettings,
+) -> CampaignEvaluation:
+    """Evaluate every rule for every list of the campaign."""
+    memory = {
+        item.name: memory.get(item.name)
+        or ListMemory(base_weight=item.weight, human_paused=item.paused, first_seen=now)
+        for item in snapshot.lists
+    }
+    metadata = {item.name: rules.metadata_for(item.name) for item in snapshot.lists}
+    facts = compute_facts(snapshot, memory, history, metadata, now, settings)
+    lists = {
+        item.name: _evaluate_list(rules.rules, item.name, facts[item.name], memory[item.name], now)
+        for item in snapshot.lists
+    }
+    frozen = {name: MappingProxyType(values) for name, values in facts.items()}
+    return CampaignEvaluation(
+        campaign=snapshot.campaign,
+        now=now,
+        lists=MappingProxyType(lists),
+        facts=MappingProxyType(frozen),
+    )
+
+
+def _evaluate_list(
+    rules: Sequence[Rule],
+    name: str,
+    facts: Mapping[str, object],
+    mem: ListMemory,
+    now: datetime,
+) -> ListEvaluation:
+    weight = float(mem.base_weight)
+    paused = mem.human_paused
+    tags = facts.get("tags") or ()
+    assert isinstance(tags, tuple)
+    traces: list[RuleTrace] = []
+    fired: list[Rule] = []
+    new_memory: dict[str, RuleMemory] = {}
+    stopped = False
+    for rule in rules:
+        previous = mem.rules.get(rule.name, RuleMemory())
+        if stopped:
+            new_memory[rule.name] = RuleMemory(
+                active=previous.active, active_changed_at=previous.active_changed_at
+            )
+            traces.append(_skipped(rule, True, True, "Not evaluated: an earlier rule stopped."))
+            continue
+        if not rule.enabled:
+            traces.append(_skipped(rule, True, False, "Disabled (enabled: false)."))
+            continue
+        if not rule.matches(name, tags):
+            traces.append(_skipped(rule, False, True, "Does not match this list."))
+            continue
+        step = _evaluate_rule(rule, facts, previous, now)
+        new_memory[rule.name] = step.memory
+        traces.append(step.trace)
+        if step.trace.fired:
+            fired.append(rule)
+            if "weight" in step.trace.effect:
+                weight = float(step.trace.effect["weight"])  # type: ignore[arg-type]
+            if "paused" in step.trace.effect:
+                paused = bool(step.trace.effect["paused"])
+            if rule.stop:
+                stopped = True
+    read: dict[str, object] = {}
+    for rule in fired:
+        for fact in sorted(rule.reads):
+            read[fact] = facts.get(fact)
+    return ListEvaluation(
+        name=name,
+        baseline_weight=mem.base_weight,
+        baseline_paused=mem.human_paused,
+        weight=weight,
+        paused=paused,
+        fired=tuple(r.name for r in fired),
+        reason=_reason(fired, facts),
+        facts=MappingProxyType(read),
+        trace=tuple(traces),
+        rule_memory=MappingProxyType(new_memory),
+        standby=facts.get("standby") is True,
+    )
+
+
+@dataclass(frozen=True)
+class _Step:
+    trace: RuleTrace
+    memory: RuleMemory
+
+
+def _evaluate_rule(
+    rule: Rule, facts: Mapping[str, object], previous: RuleMemory, now: datetime
+) -> _Step:
+    values = {fact: facts.get(fact) for fact in sorted(rule.reads)}
+    nulls: tuple[str, ...] = ()
+    error: str | None = None
+    condition: bool | None
+    if rule.when is None:
+        condition = rule.when_source != "false"
+    else:
+        nulls = tuple(sorted(n for n in rule.when.names if facts.get(n) is None))
+        if nulls:
+            condition = None
+        else:
+            try:
+                condition = bool(rule.when(facts))
+            except ExpressionEvaluationError as exc:
+                condition, error = None, f"when: {exc.message}"
+
+    # `for:` — the condition must have held, without interruption, this long.
+    holding_since = (previous.holding_since or now) if condition else None
+    pending: timedelta | None = None
+    wants = bool(condition)
+    if condition and rule.for_ is not None:
+        assert holding_since is not None
+        held = now - holding_since
+        if held < rule.for_:
+            wants, pending = False, rule.for_ - held
+
+    # `cooldown:` — the rule cannot come into or out of effect again too soon.
+    active, changed_at = wants, previous.active_changed_at
+    cooldown_left: timedelta | None = None
+    if wants != previous.active:
+        if (
+            rule.cooldown is not None
+            and previous.active_changed_at is not None
+            and now - previous.active_changed_at < rule.cooldown
+        ):
+            active = previous.active
+            cooldown_left = rule.cooldown - (now - previous.active_changed_at)
+        else:
+            changed_at = now
+
+    effect: dict[str, object] = {}
+    if active:
+        if rule.paused is not None:
+            effect["paused"] = rule.paused
+        if isinstance(rule.weight, Expression):
+            missing = tuple(sorted(n for n in rule.weight.names if facts.get(n) is None))
+            if missing:
+                nulls = tuple(sorted(set(nulls) | set(missing)))
+                effect = {}
+            else:
+                try:
+                    effect["weight"] = float(rule.weight(facts))  # type: ignore[arg-type]
+                except ExpressionEvaluationError as exc:
+                    error, effect = f"set.weight: {exc.message}", {}
+        elif rule.weight is not None:
+            effect["weight"] = rule.weight
+    fired = active and bool(effect)
+    if active and not fired:
+        # The effect could not be computed: the rule is not in effect this cycle.
+        active, changed_at = previous.active, previous.active_changed_at
+
+    trace = RuleTrace(
+        rule=rule.name,
+        file=rule.file,
+        line=rule.line,
+        matched=True,
+        enabled=True,
+        condition=condition,
+        null_facts=nulls,
+        values=MappingProxyType(values),
+        error=error,
+        pending_for=pending,
+        cooldown_left=cooldown_left,
+        fired=fired,
+        effect=MappingProxyType(effect),
+        stopped_here=fired and rule.stop,
+        note=_note(rule, condition, nulls, error, pending, cooldown_left, fired, effect),
+    )
+    memory = RuleMemory(holding_since=holding_since, active=active, active_changed_at=changed_at)
+    return _Step(trace, memory)
+
+
+def _skipped(rule: Rule, matched: bool, enabled: bool, note: str) -> RuleTrace:
+    return RuleTrace(
+        rule=rule.name,
+        file=rule.file,
+        line=rule.line,
+        matched=matched,
+        enabled=enabled,
+        condition=None,
+        null_facts=(),
+        values=MappingProxyType({}),
+        error=None,
+        pending_for=None,
+        cooldown_left=None,
+        fired=False,
+        effect=MappingProxyType({}),
+        stopped_here=False,
+        note=note,
+    )
+
+
+def _note(
+    rule: Rule,
+    condition: bool | None,
+    nulls: tuple[str, ...],
+    error: str | None,
+    pending: timedelta | None,
+    cooldown_left: timedelta | None,
+    fired: bool,
+    effect: Mapping[str, object],
+) -> str:
+    if error is not None:
+        return f"Not fired: evaluation error ({error})."
+    if nulls and not fired:
+        return f"Not fired: {', '.join(nulls)} {'is' if len(nulls) == 1 else 'are'} null."
+    if cooldown_left is not None:
+        state = "in effect" if fired else "out of effect"
+        return (
+            f"Condition is {'true' if condition else 'not true'}, but the cooldown keeps the "
+            f"rule {state} for {_minutes(cooldown_left)} more."
+        )
+    if pending is not None:
+        assert rule.for_ is not None
+        return (
+            f"Condition true, waiting: fires after {_minutes(pending)} more "
+            f"(for: {_minutes(rule.for_)})."
+        )
+    if fired:
+        parts = [f"{k} → {_value(v)}" for k, v in effect.items()]
+        text = "Fired: " + ", ".join(parts)
+        return text + ("; evaluation stops here." if rule.stop else ".")
+    return "Condition false."
+
+
+def _reason(fired: Sequence[Rule], facts: Mapping[str, object]) -> str:
+    """One sentence from the fired rules' descriptions (their names when none)."""
+    if not fired:
+        return NO_RULE_REASON
+    parts = []
+    for rule in fired:
+        text = _render(rule.description, facts) if rule.description else f"rule {rule.name}"
+        parts.append(text.strip().rstrip("."))
+    sentence = "; ".join(p for p in parts if p)
+    return sentence[:1].upper() + sentence[1:] + "."
+
+
+def _render(description: str, facts: Mapping[str, object]) -> str:
+    """Fill ``{fact}`` / ``{fact:.1f}`` placeholders; a null fact shows as ``?``."""
+    if not description_fields(description):
+        return description
+    out: list[str] = []
+    for literal, name, spec, _ in string.Formatter().parse(description):
+        out.append(literal)
+        if name is None:
+            continue
+        value = facts.get(name)
+        if value is None:
+            out.append("?")
+            continue
+        try:
+            out.append(format(value, spec or ""))
+        except (TypeError, ValueError):
+            out.append(_value(value))
+    return "".join(out)
+
+
+def _value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def _minutes(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    return f"{seconds // 60} min"
