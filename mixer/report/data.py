@@ -1,0 +1,405 @@
+"""Decision-log records → the plain data the report draws (pure: no files, no plotly).
+
+The page is drawn in the browser from one JSON document, so everything here is
+JSON-shaped: times are epoch milliseconds (UTC), series are columnar lists. Cycle points
+are thinned to about ``max_points`` per list, always keeping the points where a list's
+weight, paused flag or reservability changed, so step lines stay exact. Runs of the same
+dry-run decision repeated cycle after cycle become one table row with a count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+DEFAULT_MAX_POINTS = 2000
+"""Cycle points kept per list before thinning starts (change points always kept)."""
+
+
+@dataclass
+class _Point:
+    t: int
+    weight: int | None
+    paused: bool | None
+    can_reserve: bool | None
+    added: int | None
+    pulled: int | None
+    completed: int | None
+
+    def state(self) -> tuple[object, ...]:
+        return (self.weight, self.paused, self.can_reserve)
+
+
+@dataclass
+class _Campaign:
+    name: str
+    cycles: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    decisions: int = 0
+    applied: int = 0
+    overrides: int = 0
+    guardrails: int = 0
+    errors: int = 0
+    last_cycle_id: str | None = None
+    series: dict[str, list[_Point]] = field(default_factory=dict)
+    markers: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """What the page shows, plus the numbers for the command's one-line summary."""
+
+    campaigns: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    first_ms: int | None
+    last_ms: int | None
+
+    @property
+    def empty(self) -> bool:
+        return not self.campaigns
+
+    def total(self, key: str) -> int:
+        return sum(int(c["counts"][key]) for c in self.campaigns)
+
+    def summary_line(self) -> str:
+        """One line: campaigns, lists, decisions, overrides, stops, errors, time range."""
+        if self.empty:
+            return "no records in the decision log for this range: the report says so"
+        lists = sum(len(c["lists"]) for c in self.campaigns)
+        span = ""
+        if self.first_ms is not None and self.last_ms is not None:
+            span = f", {_fmt_ms(self.first_ms)} → {_fmt_ms(self.last_ms)} UTC"
+        return (
+            f"{_plural(len(self.campaigns), 'campaign')}, {_plural(lists, 'list')}, "
+            f"{_plural(self.total('cycles'), 'cycle')}, "
+            f"{_plural(self.total('decisions'), 'decision')} ({self.total('applied')} applied), "
+            f"{_plural(self.total('overrides'), 'override')}, "
+            f"{_plural(self.total('guardrails'), 'guardrail stop')}, "
+            f"{_plural(self.total('errors'), 'error')}{span}"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "campaigns": self.campaigns,
+            "events": self.events,
+            "first": self.first_ms,
+            "last": self.last_ms,
+        }
+
+
+def collect(
+    records: Iterable[Mapping[str, Any]], *, max_points: int = DEFAULT_MAX_POINTS
+) -> ReportData:
+    """Fold decision-log records (in log order) into the report's data."""
+    campaigns: dict[str, _Campaign] = {}
+    events: list[dict[str, Any]] = []
+    open_rows: dict[tuple[str, str], dict[str, Any]] = {}
+    first: int | None = None
+    last: int | None = None
+
+    for record in records:
+        t = _ms(record.get("ts"))
+        name = record.get("campaign")
+        if t is None or not isinstance(name, str):
+            continue
+        first = t if first is None else min(first, t)
+        last = t if last is None else max(last, t)
+        camp = campaigns.get(name)
+        if camp is None:
+            camp = campaigns[name] = _Campaign(name)
+        event = record.get("event")
+        if event == "cycle":
+            _add_cycle(camp, record, t)
+        elif event == "decision":
+            _add_decision(camp, record, t, events, open_rows)
+        elif event == "override":
+            camp.overrides += 1
+            _add_override(camp, record, t, events)
+        elif event == "guardrail":
+            camp.guardrails += 1
+            _add_alert(camp, record, t, events, "guardrail")
+        elif event == "error":
+            camp.errors += 1
+            _add_alert(camp, record, t, events, "error")
+
+    events.sort(key=lambda e: e["t"])
+    return ReportData(
+        campaigns=[_campaign_json(c, max_points) for c in sorted(campaigns.values(), key=_key)],
+        events=[{k: v for k, v in e.items() if not k.startswith("_")} for e in events],
+        first_ms=first,
+        last_ms=last,
+    )
+
+
+def keep_indices(states: Sequence[object], limit: int) -> list[int]:
+    """Indices of the points to draw: every change of state, the ends, and an even
+    stride of the rest so that about ``limit`` points remain."""
+    n = len(states)
+    if n <= limit:
+        return list(range(n))
+    stride = max(1, math.ceil(n / max(limit, 1)))
+    return [
+        i for i in range(n) if i == 0 or i == n - 1 or i % stride == 0 or states[i] != states[i - 1]
+    ]
+
+
+# -- folding ------------------------------------------------------------------------
+
+
+def _add_cycle(camp: _Campaign, record: Mapping[str, Any], t: int) -> None:
+    camp.cycles += 1
+    outcome = str(record.get("outcome") or "ok")
+    camp.outcomes[outcome] = camp.outcomes.get(outcome, 0) + 1
+    cycle_id = record.get("cycle_id")
+    camp.last_cycle_id = cycle_id if isinstance(cycle_id, str) else None
+    lists = record.get("lists")
+    if not isinstance(lists, Mapping):
+        return
+    for list_name, state in lists.items():
+        if not isinstance(state, Mapping):
+            continue
+        camp.series.setdefault(str(list_name), []).append(
+            _Point(
+                t=t,
+                weight=_int(state.get("weight")),
+                paused=_bool(state.get("paused")),
+                can_reserve=_bool(state.get("can_reserve")),
+                added=_int(state.get("added")),
+                pulled=_int(state.get("pulled")),
+                completed=_int(state.get("completed")),
+            )
+        )
+
+
+def _add_decision(
+    camp: _Campaign,
+    record: Mapping[str, Any],
+    t: int,
+    events: list[dict[str, Any]],
+    open_rows: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    camp.decisions += 1
+    applied = record.get("applied") is True
+    camp.applied += applied
+    list_name = str(record.get("list", ""))
+    before = _state(record.get("before"))
+    after = _state(record.get("after"))
+    rules = [str(r) for r in record.get("rules") or () if r is not None]
+    cycle_id = record.get("cycle_id")
+    signature = (before, after, tuple(rules), applied, record.get("mode"))
+    key = (camp.name, list_name)
+    row = open_rows.get(key)
+    # A dry-run repeats the same decision every cycle: one row per unbroken run.
+    if (
+        row is not None
+        and row["_sig"] == signature
+        and (camp.last_cycle_id is None or row["_cycle"] == camp.last_cycle_id)
+    ):
+        row["repeat"] += 1
+        row["until"] = t
+        row["_cycle"] = cycle_id
+        return
+    row = {
+        "t": t,
+        "campaign": camp.name,
+        "event": "decision",
+        "list": list_name,
+        "mode": record.get("mode"),
+        "weight": [before[0], after[0]],
+        "paused": [before[1], after[1]],
+        "rules": rules,
+        "reason": str(record.get("reason") or ""),
+        "applied": applied,
+        "repeat": 1,
+        "until": t,
+        "_sig": signature,
+        "_cycle": cycle_id,
+    }
+    open_rows[key] = row
+    events.append(row)
+    camp.markers.append(
+        {
+            "t": t,
+            "list": list_name,
+            "weight": after[0],
+            "before": before[0],
+            "paused": [before[1], after[1]],
+            "applied": applied,
+            "reason": row["reason"],
+        }
+    )
+
+
+def _add_override(
+    camp: _Campaign, record: Mapping[str, Any], t: int, events: list[dict[str, Any]]
+) -> None:
+    expected = _state(record.get("expected"))
+    found = _state(record.get("found"))
+    list_name = str(record.get("list", ""))
+    reason = str(record.get("reason") or "")
+    hold = record.get("hold_until")
+    if hold and "hold" not in reason.lower():
+        reason = f"{reason} (hold until {hold})".strip()
+    events.append(
+        {
+            "t": t,
+            "campaign": camp.name,
+            "event": "override",
+            "list": list_name,
+            "mode": record.get("mode"),
+            "weight": [expected[0], found[0]],
+            "paused": [expected[1], found[1]],
+            "rules": [],
+            "reason": reason,
+            "applied": None,
+            "repeat": 1,
+            "until": t,
+        }
+    )
+    camp.markers.append(
+        {
+            "t": t,
+            "list": list_name,
+            "weight": found[0],
+            "before": expected[0],
+            "paused": [expected[1], found[1]],
+            "applied": None,
+            "reason": reason,
+        }
+    )
+
+
+def _add_alert(
+    camp: _Campaign,
+    record: Mapping[str, Any],
+    t: int,
+    events: list[dict[str, Any]],
+    kind: str,
+) -> None:
+    if kind == "guardrail":
+        lists = [str(x) for x in record.get("lists") or ()]
+        label = str(record.get("guardrail") or "guardrail")
+        reason = str(record.get("reason") or "")
+        text = f"{label}: {reason}" if reason else label
+    else:
+        lists = []
+        label = str(record.get("kind") or "error")
+        text = f"{label}: {record.get('error') or ''}".rstrip(": ")
+    events.append(
+        {
+            "t": t,
+            "campaign": camp.name,
+            "event": kind,
+            "list": ", ".join(lists),
+            "mode": record.get("mode"),
+            "weight": None,
+            "paused": None,
+            "rules": [],
+            "reason": text,
+            "applied": None,
+            "repeat": 1,
+            "until": t,
+        }
+    )
+    camp.alerts.append({"t": t, "kind": kind, "text": text})
+
+
+# -- shaping ------------------------------------------------------------------------
+
+
+def _campaign_json(camp: _Campaign, max_points: int) -> dict[str, Any]:
+    lists = []
+    names = sorted(set(camp.series) | {m["list"] for m in camp.markers}, key=str.casefold)
+    for name in names:
+        points = camp.series.get(name, [])
+        keep = keep_indices([p.state() for p in points], max_points)
+        kept = [points[i] for i in keep]
+        lists.append(
+            {
+                "name": name,
+                "t": [p.t for p in kept],
+                "weight": [p.weight for p in kept],
+                "paused": [p.paused for p in kept],
+                "can_reserve": [p.can_reserve for p in kept],
+                "added": [p.added for p in kept],
+                "pulled": [p.pulled for p in kept],
+                "completed": [p.completed for p in kept],
+                "points": len(points),
+                "paused_spans": _paused_spans(points),
+                "paused_ms": sum(b - a for a, b in _paused_spans(points)),
+            }
+        )
+    return {
+        "name": camp.name,
+        "counts": {
+            "cycles": camp.cycles,
+            "decisions": camp.decisions,
+            "applied": camp.applied,
+            "overrides": camp.overrides,
+            "guardrails": camp.guardrails,
+            "errors": camp.errors,
+            "outcomes": dict(sorted(camp.outcomes.items())),
+        },
+        "lists": lists,
+        "markers": camp.markers,
+        "alerts": camp.alerts,
+    }
+
+
+def _paused_spans(points: Sequence[_Point]) -> list[list[int]]:
+    """[start, end] ms of each stretch the list was read as paused."""
+    spans: list[list[int]] = []
+    start: int | None = None
+    for p in points:
+        if p.paused and start is None:
+            start = p.t
+        elif not p.paused and start is not None:
+            spans.append([start, p.t])
+            start = None
+    if start is not None:
+        spans.append([start, points[-1].t])
+    return spans
+
+
+def _state(value: object) -> tuple[int | None, bool | None]:
+    if not isinstance(value, Mapping):
+        return (None, None)
+    return (_int(value.get("weight")), _bool(value.get("paused")))
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+def _bool(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _ms(value: object) -> int | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _fmt_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _key(camp: _Campaign) -> str:
+    return camp.name.casefold()
