@@ -33,6 +33,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -41,7 +42,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from mixer.durations import parse_duration
+from mixer.durations import format_duration, parse_duration
 from mixer.errors import ConfigError
 
 ENV_PREFIX = "AMO_MIXER_"
@@ -453,6 +454,22 @@ def load_settings(
     )
 
 
+def _duration_defaults(node: object) -> None:
+    """Show duration defaults as the file spells them (``1m``), not ISO 8601 (``PT1M``)."""
+    if isinstance(node, dict):
+        default = node.get("default")
+        kinds = node.get("anyOf", [])
+        if isinstance(default, str) and any(
+            isinstance(k, dict) and "(ms|s|m|h|d|w)" in k.get("pattern", "") for k in kinds
+        ):
+            node["default"] = format_duration(TypeAdapter(timedelta).validate_python(default))
+        for value in node.values():
+            _duration_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _duration_defaults(value)
+
+
 def _unreadable(path: Path, reason: str) -> ConfigError:
     return ConfigError(f"cannot read config {path}: {reason}", [f"At '{path}': {reason}"])
 
@@ -467,6 +484,7 @@ def settings_json_schema() -> dict[str, Any]:
             node.get("properties", {}).pop(name, None)
             if name in node.get("required", []):
                 node["required"].remove(name)
+    _duration_defaults(schema)
     schema["title"] = "amo-mixer configuration"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
