@@ -1,0 +1,374 @@
+"""The long-running daemon: a scheduler around ``CycleRunner``, signals, reload, systemd.
+
+Lifecycle::
+
+    load settings ─► lock state_dir ─► serve /metrics ─► build runner ─► READY=1
+        ─► cycle every interval (never two at once; WATCHDOG=1 after each, failed or not)
+        ─► SIGHUP: RELOADING=1, new settings + rules + runner between cycles, READY=1
+           (an invalid reload keeps the running ones and logs why, in one line)
+        ─► SIGTERM/SIGINT: STOPPING=1, the cycle in flight finishes, exit 0
+
+Signal handlers only record the request and wake a control thread; the control thread
+does the work, so nothing runs inside a handler that could re-enter the scheduler. The
+``_cycle_lock`` makes a cycle, a reload and the final shutdown mutually exclusive.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+from apscheduler.events import EVENT_SCHEDULER_STARTED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from mixer.clock import Clock, SystemClock
+from mixer.errors import MixerError
+from mixer.lock import StateLock
+from mixer.logs import get_logger
+from mixer.metrics import MetricsServer, MixerMetrics
+from mixer.notify import Notifier
+
+if TYPE_CHECKING:
+    from mixer.config import Settings
+
+JOB_ID = "cycle"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Report(Protocol):
+    """What the daemon reads from a ``CycleReport``."""
+
+    cycle_id: str
+    duration_s: float
+
+    @property
+    def outcomes(self) -> Mapping[str, str]: ...
+
+    @property
+    def errors(self) -> Mapping[str, str]: ...
+
+    @property
+    def changes(self) -> int: ...
+
+    @property
+    def writes(self) -> int: ...
+
+
+class Runner(Protocol):
+    """What the daemon needs from a ``CycleRunner``."""
+
+    def run_cycle(self) -> Report: ...
+
+    def close(self) -> None: ...
+
+
+RunnerFactory = Callable[..., Runner]
+SettingsLoader = Callable[..., "Settings"]
+
+
+class Daemon:
+    """``amo-mixer run``: builds everything from the config file, then cycles until told."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+        runner_factory: RunnerFactory | None = None,
+        interval: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+        max_cycles: int | None = None,
+        settings_loader: SettingsLoader | None = None,
+        notifier: Notifier | None = None,
+        log: Any = None,
+    ) -> None:
+        if runner_factory is None:
+            from mixer.cycle import build_runner
+
+            runner_factory = build_runner
+        if settings_loader is None:
+            from mixer.config import load_settings
+
+            settings_loader = load_settings
+        if interval is not None and interval <= 0:
+            raise MixerError(f"the cycle interval must be positive, not {interval}")
+        self.config_path = config_path
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.environ = environ
+        self.runner_factory = runner_factory
+        self.settings_loader = settings_loader
+        self.interval_override = interval
+        self.transport = transport
+        self.max_cycles = max_cycles
+        self.log = log if log is not None else get_logger()
+        self.notifier = notifier if notifier is not None else Notifier(environ, log=self.log)
+        self.metrics = MixerMetrics()
+        self.cycles = 0
+        self.reloads = 0
+        self.settings: Settings | None = None
+        self.metrics_server: MetricsServer | None = None
+        self._runner: Runner | None = None
+        self._scheduler: BlockingScheduler | None = None
+        self._cycle_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop_requested = False
+        self._reload_requested = False
+        self._finished = False
+        self._stopping_sent = False
+        self._started = threading.Event()
+
+    # -- requests: safe from signal handlers and other threads ------------------------
+
+    def stop(self) -> None:
+        """Ask for shutdown after the cycle in flight."""
+        self._stop_requested = True
+        self._wake.set()
+
+    def reload(self) -> None:
+        """Ask for a reload of config and rules before the next cycle."""
+        self._reload_requested = True
+        self._wake.set()
+
+    def wait_started(self, timeout: float | None = None) -> bool:
+        """Block until the scheduler runs (tests and embedding code)."""
+        return self._started.wait(timeout)
+
+    # -- the lifecycle ------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped; 0 on a clean stop. Startup problems raise ``MixerError``."""
+        settings = self.settings_loader(self.config_path, environ=self.environ)
+        self.settings = settings
+        for warning in settings.warnings:
+            self.log.warning("config warning", warning=warning)
+        lock = StateLock(settings.state_dir).acquire()
+        previous: dict[int, Any] = {}
+        control: threading.Thread | None = None
+        try:
+            if settings.metrics is not None:
+                self.metrics_server = self.metrics.serve(settings.metrics.listen)
+            self._runner = self._build(settings)
+            interval = self._interval(settings)
+            self._check_watchdog(interval)
+            scheduler = self._scheduler = BlockingScheduler(
+                timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)}
+            )
+            scheduler.add_job(
+                self._tick,
+                "interval",
+                seconds=interval,
+                id=JOB_ID,
+                next_run_time=datetime.now(UTC),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=_grace(interval),
+            )
+            thread = control = threading.Thread(
+                target=self._control_loop, name="amo-mixer-control", daemon=True
+            )
+            scheduler.add_listener(lambda _event: thread.start(), EVENT_SCHEDULER_STARTED)
+            previous = self._install_signal_handlers()
+            self.log.info(
+                "daemon started",
+                config=str(self.config_path),
+                state_dir=str(settings.state_dir),
+                mode=settings.mode,
+                interval_s=interval,
+                metrics=settings.metrics.listen if settings.metrics else None,
+                lock=str(lock.path),
+            )
+            self.notifier.ready(f"started; a cycle every {_seconds(interval)}")
+            scheduler.start()  # blocks until the control thread shuts it down
+        finally:
+            self._finished = True
+            self._wake.set()
+            with self._cycle_lock:  # the cycle in flight, if any, ends first
+                self._notify_stopping()
+                self._restore_signal_handlers(previous)
+                if self._runner is not None:
+                    self._close(self._runner)
+                    self._runner = None
+                if self.metrics_server is not None:
+                    self.metrics_server()
+                lock.release()
+            if control is not None and control.is_alive():
+                control.join(timeout=5)
+        self.log.info("daemon stopped", cycles=self.cycles, reloads=self.reloads)
+        return 0
+
+    def _control_loop(self) -> None:
+        """Turn stop and reload requests into scheduler calls, outside signal handlers."""
+        self._started.set()
+        while not self._finished:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop_requested or self._finished:
+                break
+            if self._reload_requested:
+                self._reload_requested = False
+                self._reload()
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.running:
+            self._notify_stopping()
+            self.log.info("stopping after the cycle in flight")
+            scheduler.shutdown(wait=False)
+
+    def _tick(self) -> None:
+        """One scheduled cycle. Never raises: a failing cycle is logged and the loop goes on."""
+        with self._cycle_lock:
+            if self._stop_requested or self._finished or self._runner is None:
+                return
+            status = self._cycle(self._runner)
+            self.cycles += 1
+            self.notifier.watchdog(status)
+            if self.max_cycles is not None and self.cycles >= self.max_cycles:
+                self.stop()
+
+    def _cycle(self, runner: Runner) -> str:
+        try:
+            report = runner.run_cycle()
+        except MixerError as exc:
+            self.log.error("cycle failed", error=exc.message)
+            return f"last cycle failed: {exc.message}"
+        except Exception as exc:
+            self.log.error("cycle failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
+            return f"last cycle failed: {type(exc).__name__}: {exc}"
+        failed = sorted(report.errors)
+        return (
+            f"cycle {report.cycle_id}: {len(report.outcomes)} campaigns, "
+            f"{report.changes} changes, {report.writes} written"
+            + (f", errors in {', '.join(failed)}" if failed else "")
+        )
+
+    def _reload(self) -> None:
+        """New settings, rules and runner between cycles; on any problem keep the old ones."""
+        self.notifier.reloading()
+        self.log.info("reloading", config=str(self.config_path))
+        with self._cycle_lock:
+            if self._finished or self._runner is None or self.settings is None:
+                return
+            old = self.settings
+            try:
+                settings = self.settings_loader(self.config_path, environ=self.environ)
+                if settings.state_dir != old.state_dir:
+                    raise MixerError(
+                        f"state_dir changed from {old.state_dir} to {settings.state_dir}; "
+                        "restart the daemon to move it"
+                    )
+                runner = self._build(settings)
+            except MixerError as exc:
+                self.metrics.reload("error")
+                self.log.error(
+                    "reload failed; keeping the running config and rules",
+                    error=_one_line(exc),
+                )
+                self.notifier.ready(f"reload failed, running on the old config: {exc.message}")
+                return
+            self._close(self._runner)
+            self._runner, self.settings = runner, settings
+            self.reloads += 1
+            self.metrics.reload("ok")
+            for warning in settings.warnings:
+                self.log.warning("config warning", warning=warning)
+            if _listen(settings) != _listen(old):
+                self.log.warning(
+                    "metrics.listen changed; restart the daemon to apply it",
+                    running=_listen(old),
+                    configured=_listen(settings),
+                )
+            self._reschedule(settings, old)
+            self.log.info("reloaded", config=str(self.config_path), mode=settings.mode)
+            self.notifier.ready("reloaded")
+
+    def _reschedule(self, settings: Settings, old: Settings) -> None:
+        interval = self._interval(settings)
+        if interval == self._interval(old) or self._scheduler is None:
+            return
+        self._scheduler.reschedule_job(JOB_ID, trigger="interval", seconds=interval)
+        self._scheduler.modify_job(JOB_ID, misfire_grace_time=_grace(interval))
+        self.log.info("interval changed", interval_s=interval)
+        self._check_watchdog(interval)
+
+    # -- pieces -------------------------------------------------------------------------
+
+    def _notify_stopping(self) -> None:
+        if not self._stopping_sent:
+            self._stopping_sent = True
+            self.notifier.stopping("stopping after the cycle in flight")
+
+    def _build(self, settings: Settings) -> Runner:
+        return self.runner_factory(
+            settings,
+            clock=self.clock,
+            transport=self.transport,
+            metrics=self.metrics,
+            log=self.log,
+        )
+
+    def _interval(self, settings: Settings) -> float:
+        if self.interval_override is not None:
+            return self.interval_override
+        return settings.interval.total_seconds()
+
+    def _check_watchdog(self, interval: float) -> None:
+        watchdog = self.notifier.watchdog_interval()
+        if watchdog is not None and interval >= watchdog.total_seconds():
+            self.log.warning(
+                "interval is not shorter than the systemd watchdog: systemd will kill the "
+                "daemon between cycles; lower interval or raise WatchdogSec",
+                interval_s=interval,
+                watchdog_s=watchdog.total_seconds(),
+            )
+
+    def _close(self, runner: Runner) -> None:
+        try:
+            runner.close()
+        except Exception as exc:
+            self.log.error("closing the cycle runner failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}  # embedded in a thread (tests): stop() and reload() drive it
+        previous: dict[int, Any] = {}
+
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            self.stop()
+
+        def on_reload(signum: int, _frame: FrameType | None) -> None:
+            self.reload()
+
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, on_stop)
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_reload)
+        return previous
+
+    def _restore_signal_handlers(self, previous: Mapping[int, Any]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _one_line(exc: MixerError) -> str:
+    problems = [str(p) for p in getattr(exc, "problems", None) or ()]
+    return "; ".join([exc.message, *problems]).replace("\n", " ")
+
+
+def _grace(interval: float) -> int:
+    """A run may start up to one interval late (a suspended host); later ones coalesce."""
+    return max(1, math.ceil(interval))
+
+
+def _seconds(interval: float) -> str:
+    return str(timedelta(seconds=interval)) if interval >= 1 else f"{interval:g}s"
+
+
+def _listen(settings: Settings) -> str | None:
+    return settings.metrics.listen if settings.metrics is not None else None
