@@ -179,7 +179,11 @@ def _parse(text: str, shift: int) -> ast.Expression:
                 raise ExpressionError(
                     f"syntax error: {advice}", shift + slip.start(), len(slip.group())
                 ) from None
-        offset = (exc.offset or 1) - 1
+        if not exc.offset:  # the parser ran out of input
+            raise ExpressionError(
+                "syntax error: the expression ends too early", shift + len(text)
+            ) from None
+        offset = exc.offset - 1
         length = 1
         if exc.end_offset and exc.end_lineno == exc.lineno and exc.end_offset > offset + 1:
             length = exc.end_offset - offset - 1
@@ -514,6 +518,9 @@ class _Checker:
                 f"unknown function '{name}'{suggestion or f' (the functions are {known})'}",
             )
         assert signature is not None
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise self.error(arg, _FORBIDDEN_NODES[ast.Starred])
         if node.keywords:
             raise self.error(node.keywords[0], "keyword arguments ('name=value') are not allowed")
         if not signature.accepts_count(len(node.args)):
