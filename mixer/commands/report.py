@@ -1,0 +1,103 @@
+"""``amo-mixer report``: the decision log as one self-contained HTML page."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mixer.commands._common import add_config_argument
+from mixer.errors import MixerError, UsageError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write the decision log as a self-contained HTML report",
+        description="Write one HTML file, readable offline, with each list's weight and "
+        "pause state over time, pulls and completions, counts of changes, overrides, "
+        "guardrail stops and errors, and a searchable table of every decision. "
+        "Needs the optional charts dependency: pip install 'amo-mixer[report]'.",
+    )
+    add_config_argument(parser)
+    parser.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only records from this time on: a duration back from now (24h, 7d) "
+        "or an ISO 8601 time (2026-04-10T08:00, UTC unless it has an offset)",
+    )
+    parser.add_argument(
+        "--until", metavar="WHEN", help="only records before this time (same forms as --since)"
+    )
+    parser.add_argument(
+        "--campaign", metavar="GLOB", help="only campaigns whose name matches (e.g. 'Sales*')"
+    )
+    parser.add_argument("--title", help="the page title (default: names the config)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("report.html"),
+        help="the HTML file to write (default: %(default)s)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mixer.config import load_settings
+
+    now = datetime.now(UTC)
+    since = parse_when(args.since, now, "--since")
+    until = parse_when(args.until, now, "--until")
+    if since and until and since >= until:
+        raise UsageError(f"--since ({args.since}) must be before --until ({args.until})")
+    try:
+        from mixer.report import collect, render_report, write_report
+        from mixer.report.build import plotly_js
+    except ImportError as exc:  # pragma: no cover - the package ships with mixer
+        raise MixerError(f"the report module cannot load: {exc}") from exc
+    plotly_js()  # fail in one line before reading a large log when plotly is missing
+
+    from mixer.decisions import log_files, read_records
+
+    settings = load_settings(args.config, environ=os.environ, read_secrets=False)
+    log_path = settings.decision_log
+    if not any(p.exists() for p in log_files(log_path)):
+        raise MixerError(
+            f"no decision log at {log_path}: has the mixer run yet? "
+            f"(state_dir and decision_log in {args.config} say where it is)"
+        )
+    records = read_records(log_path, since=since, until=until, campaign=args.campaign)
+    try:
+        data = collect(records)
+    except OSError as exc:
+        raise MixerError(
+            f"cannot read the decision log {log_path}: {exc.strerror or exc}; check its permissions"
+        ) from exc
+    title = args.title or f"amo-mixer decisions · {settings.config_path.name}"
+    write_report(args.output, render_report(data, title=title, generated_at=now))
+    skipped = f" ({records.skipped} unreadable lines skipped)" if records.skipped else ""
+    print(f"{args.output}: {data.summary_line()}{skipped}")
+    return 0
+
+
+def parse_when(text: str | None, now: datetime, option: str) -> datetime | None:
+    """``24h``/``7d`` back from ``now``, or an ISO 8601 time (naive means UTC)."""
+    if text is None:
+        return None
+    from mixer.durations import parse_duration
+
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is neither a duration (24h, 7d) nor an ISO 8601 time "
+            "(2026-04-10T08:00)"
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
