@@ -99,7 +99,8 @@ def test_every_directive_has_a_comment() -> None:
         above = number - 2
         while above >= 0 and not lines[above].startswith("#") and "=" in lines[above]:
             above -= 1  # StandardOutput/StandardError-style pairs share one comment
-        assert above >= 0 and lines[above].startswith("#"), f"line {number}: {key} unexplained"
+        assert above >= 0, f"line {number}: {key} unexplained"
+        assert lines[above].startswith("#"), f"line {number}: {key} unexplained"
         assert number - above <= 3, f"line {number}: {key} is far from its comment"
 
 
