@@ -273,15 +273,13 @@ class EmulatorApp:
 
     # --- amoUpdateLists -------------------------------------------------------------------
 
-    def _hidden(self, campaign: str, name: str) -> bool:
-        for fault in self.faults.active():
-            if (
-                fault.kind == "vanish_list"
-                and fault.options.get("campaign") == campaign
-                and fault.options.get("list") == name
-            ):
-                return True
-        return False
+    def _hidden(self, campaign: str) -> set[str]:
+        """Names of this campaign's lists a ``vanish_list`` fault hides."""
+        return {
+            str(fault.options.get("list"))
+            for fault in self.faults.active()
+            if fault.kind == "vanish_list" and fault.options.get("campaign") == campaign
+        }
 
     def _update_lists(self, data: dict[str, Any], *, apply: bool) -> dict[str, Any]:
         campaign = data.get("amoCampaignName")
@@ -307,10 +305,11 @@ class EmulatorApp:
         if changed:
             self.state.on_change()
         now = self._now_ts()
+        hidden = self._hidden(campaign)
         reply["lists"] = [
             item.to_wire(now)
             for item in self.state.campaigns[campaign].values()
-            if not self._hidden(campaign, item.name)
+            if item.name not in hidden
         ]
         return reply
 
@@ -344,7 +343,7 @@ class EmulatorApp:
             errors.append({"error": f"Unknown campaign {campaign!r}"})
             return reply
         call_list = None
-        if isinstance(list_name, str) and not self._hidden(campaign, list_name):
+        if isinstance(list_name, str) and list_name not in self._hidden(campaign):
             call_list = self.state.find_list(campaign, list_name)
         if call_list is None:
             errors.append({"error": f"Unknown list {list_name!r} in campaign {campaign!r}"})

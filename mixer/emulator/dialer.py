@@ -17,10 +17,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
 import random
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 from mixer.emulator.scenario import AgentShift, Scenario
@@ -35,6 +38,7 @@ POLICIES = ("weighted", "edf")
 # decisions in it, so one unlucky draw on a quiet day does not mark a list as starved.
 STARVATION_MIN_DECISIONS = 20
 
+_WEIGHT = operator.attrgetter("weight")
 _SHIFT_START, _SHIFT_END, _CALL_DONE, _WAKE, _REFILL = range(5)
 
 
@@ -114,7 +118,7 @@ class Dialer:
         self._start = self.now
         self._events: list[tuple[float, int, int, Any]] = []
         self._seq = itertools.count()
-        self._wake_times: set[float] = set()
+        self._wake_times: set[tuple[float, ListKey]] = set()
         self._idle: dict[int, _Agent] = {}
         self._agents: list[list[_Agent]] = []
         handling = scenario.handling_time
@@ -132,7 +136,15 @@ class Dialer:
         self._idle_seconds = 0.0
         self._days: dict[int, _DayCounts] = {}
         self._day_range = (math.inf, -math.inf)
-        self._day = 0
+        self._day = -1
+        # Lists open and reservable now, per campaign, in state order; rebuilt when dirty.
+        self._reservable: dict[str, list[CallList]] = {}
+        self._dirty = True
+        # Candidacy is counted in intervals, not per decision: cumulative decisions per
+        # campaign, the value when each candidate list entered, and at the day's start.
+        self._decisions: Counter[str] = Counter()
+        self._since: dict[ListKey, int] = {}
+        self._day_start_decisions: Counter[str] = Counter()
 
         for index, shift in enumerate(scenario.agents):
             campaigns = None if shift.campaign is None else (shift.campaign,)
@@ -162,7 +174,8 @@ class Dialer:
             if kind == _CALL_DONE:
                 self._call_done(*payload)
             elif kind == _WAKE:
-                self._wake_times.discard(when)
+                self._wake_times.discard((when, payload.key))
+                self._admit(payload)
                 if self._idle:
                     self._wake_idle()
             elif kind == _SHIFT_START:
@@ -213,18 +226,12 @@ class Dialer:
 
     # --- reserving and calling ------------------------------------------------------------
 
-    def _lists_for(self, agent: _Agent) -> list[CallList]:
-        campaigns = self.state.campaigns
-        names = agent.campaigns if agent.campaigns is not None else tuple(campaigns)
-        out: list[CallList] = []
-        for name in names:
-            out.extend(campaigns.get(name, {}).values())
-        return out
-
-    def _day_counts(self) -> _DayCounts:
+    def _roll_day(self) -> _DayCounts:
+        """The counts of the local day at ``now``; closes the previous day when it ended."""
         now = self.now
         low, high = self._day_range
         if not low <= now < high:
+            self._close_day()
             local = datetime.fromtimestamp(now, self.scenario.tz)
             midnight = datetime(local.year, local.month, local.day)
             self._day = midnight.toordinal()
@@ -237,35 +244,75 @@ class Dialer:
             counts = self._days[self._day] = _DayCounts()
         return counts
 
-    def _pick(self, candidates: list[CallList]) -> CallList:
-        if self.policy == "edf":
-            return min(candidates, key=lambda c: (c.deadline_ts, -c.weight, c.name))
-        total = sum(c.weight for c in candidates)
-        point = self.rng.random() * total
-        for candidate in candidates:
-            point -= candidate.weight
-            if point < 0:
-                return candidate
-        return candidates[-1]
+    def _close_day(self) -> None:
+        counts = self._days.get(self._day)
+        if counts is None:
+            return
+        for key, since in self._since.items():
+            counts.candidate[key] += self._decisions[key[0]] - since
+            self._since[key] = self._decisions[key[0]]
+        for campaign, total in self._decisions.items():
+            counts.decisions[campaign] = total - self._day_start_decisions[campaign]
+        self._day_start_decisions = Counter(self._decisions)
+
+    def _leave(self, call_list: CallList) -> None:
+        since = self._since.pop(call_list.key, None)
+        if since is not None:
+            counts = self._roll_day()
+            counts.candidate[call_list.key] += self._decisions[call_list.campaign] - since
+
+    def _refresh(self) -> None:
+        """Rebuild the reservable lists after something changed (state, time, wake)."""
+        now = self.now
+        reservable: dict[str, list[CallList]] = {}
+        for campaign, lists in self.state.campaigns.items():
+            current = reservable[campaign] = []
+            for call_list in lists.values():
+                if not call_list.paused and call_list.weight > 0 and call_list.can_reserve(now):
+                    current.append(call_list)
+                    if call_list.key not in self._since:
+                        self._since[call_list.key] = self._decisions[campaign]
+                elif call_list.key in self._since:
+                    self._leave(call_list)
+        self._reservable = reservable
+        self._dirty = False
+
+    def _admit(self, call_list: CallList) -> None:
+        """One list may have become reservable (a validFrom reached): no full rebuild."""
+        if self._dirty or call_list.key in self._since:
+            return
+        if not call_list.paused and call_list.weight > 0 and call_list.can_reserve(self.now):
+            self._reservable.setdefault(call_list.campaign, []).append(call_list)
+            self._since[call_list.key] = self._decisions[call_list.campaign]
 
     def _try_reserve(self, agent: _Agent) -> None:
         now = self.now
         if agent.shift_end is None or now >= agent.shift_end:
             agent.shift_end = None
             return
-        served = self._lists_for(agent)
-        candidates = [c for c in served if not c.paused and c.weight > 0 and c.can_reserve(now)]
+        counts = self._roll_day()
+        if self._dirty:
+            self._refresh()
+        reservable = self._reservable
+        campaigns = agent.campaigns if agent.campaigns is not None else tuple(reservable)
+        if len(campaigns) == 1:
+            candidates = reservable.get(campaigns[0], [])
+        else:
+            candidates = [c for name in campaigns for c in reservable.get(name, ())]
         if not candidates:
             agent.idle_since = now
             self._idle[id(agent)] = agent
             return
-        counts = self._day_counts()
-        for campaign in {c.campaign for c in served}:
-            counts.decisions[campaign] += 1
-        for candidate in candidates:
-            counts.candidate[candidate.key] += 1
+        for campaign in campaigns:
+            self._decisions[campaign] += 1
         chosen = self._pick(candidates)
         number = chosen.reserve(now)
+        if not chosen.can_reserve(now):
+            self._reservable[chosen.campaign].remove(chosen)
+            self._leave(chosen)
+            head = chosen.next_valid_from()
+            if head is not None:
+                self._wake_at(head, chosen)  # its next number becomes callable later
         counts.pulled.add(chosen.key)
         self.reservations += 1
         self.pulls[chosen.key] += 1
@@ -273,6 +320,13 @@ class Dialer:
         low, high = self._handling
         handling = low if low == high else self.rng.uniform(low, high)
         self._push(now + handling, _CALL_DONE, (agent, chosen, number))
+
+    def _pick(self, candidates: list[CallList]) -> CallList:
+        if self.policy == "edf":
+            return min(candidates, key=lambda c: (c.deadline_ts, -c.weight, c.name))
+        cumulative = list(accumulate(map(_WEIGHT, candidates)))
+        index = bisect_right(cumulative, self.rng.random() * cumulative[-1])
+        return candidates[min(index, len(candidates) - 1)]
 
     def _call_done(self, agent: _Agent, call_list: CallList, number: Number) -> None:
         draw = self.rng.random()
@@ -282,7 +336,7 @@ class Dialer:
         ):
             when = self.now + self._reschedule_after
             call_list.reschedule(number, when)
-            self._wake_at(when)
+            self._wake_at(when, call_list)
         else:
             call_list.finalize(number)
             self.completions[call_list.key] += 1
@@ -291,10 +345,10 @@ class Dialer:
         agent.busy = False
         self._try_reserve(agent)
 
-    def _wake_at(self, when: float) -> None:
-        if when not in self._wake_times:
-            self._wake_times.add(when)
-            self._push(when, _WAKE, None)
+    def _wake_at(self, when: float, call_list: CallList) -> None:
+        if (when, call_list.key) not in self._wake_times:
+            self._wake_times.add((when, call_list.key))
+            self._push(when, _WAKE, call_list)
 
     def _wake_idle(self) -> None:
         agents = list(self._idle.values())
@@ -307,11 +361,12 @@ class Dialer:
 
     def _state_changed(self) -> None:
         """Lists or numbers changed (API or refill): idle agents look again."""
+        self._dirty = True
         now = self.now
         for call_list in self.state.lists():
             head = call_list.next_valid_from()
             if head is not None and head > now:
-                self._wake_at(head)
+                self._wake_at(head, call_list)
         if self._idle:
             self._wake_idle()
 
@@ -325,7 +380,7 @@ class Dialer:
         idle = self._idle_seconds + sum(
             self.now - a.idle_since for a in self._idle.values() if a.idle_since is not None
         )
-        self._day_counts()  # make sure the current day's bounds are known
+        self._roll_day()  # closes the last day if the dialer has passed its midnight
         starved: set[ListKey] = set()
         for day, counts in self._days.items():
             if day >= self._day:  # not complete yet
