@@ -75,6 +75,7 @@ FACT_TYPES: Mapping[str, ValueType] = {
     "eta_hours": N,
     # Deadlines.
     "deadline": DT,
+    "has_deadline": B,
     "hours_to_deadline": N,
     "required_rate_per_hour": N,
     "behind_schedule": B,
@@ -82,6 +83,7 @@ FACT_TYPES: Mapping[str, ValueType] = {
     # The campaign as a whole.
     "campaign_open_lists": N,
     "campaign_reservable_lists": N,
+    "campaign_deadline_lists": N,
     "campaign_unpulled": N,
     "campaign_pull_rate_per_hour": N,
     "campaign_required_rate_per_hour": N,
@@ -236,6 +238,7 @@ def _deadline_facts(
     if deadline is None:
         return {
             "deadline": None,
+            "has_deadline": False,
             "hours_to_deadline": None,
             "required_rate_per_hour": None,
             "behind_schedule": None,
@@ -251,6 +254,7 @@ def _deadline_facts(
         behind = pull_rate < required
     return {
         "deadline": deadline,
+        "has_deadline": True,
         "hours_to_deadline": hours,
         "required_rate_per_hour": required,
         "behind_schedule": behind,
@@ -314,6 +318,7 @@ def _add_campaign_facts(snapshot: CampaignSnapshot, per_list: dict[str, dict[str
             if _competes_on_deadline(i, per_list[i.name])
         }
     )
+    competing = sum(1 for i in items if _competes_on_deadline(i, per_list[i.name]))
     for item in items:
         facts = per_list[item.name]
         rate = facts["pull_rate_per_hour"]
@@ -328,6 +333,7 @@ def _add_campaign_facts(snapshot: CampaignSnapshot, per_list: dict[str, dict[str
             {
                 "campaign_open_lists": open_lists,
                 "campaign_reservable_lists": reservable,
+                "campaign_deadline_lists": competing,
                 "campaign_unpulled": unpulled,
                 "campaign_pull_rate_per_hour": campaign_rate,
                 "campaign_required_rate_per_hour": campaign_required,

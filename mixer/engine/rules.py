@@ -507,18 +507,25 @@ def _walk(data: Any, loc: Sequence[int | str]) -> tuple[Any, bool]:
 # Loading
 
 
-def load_rules(paths: Sequence[Path]) -> RuleSet:
+def load_rules(
+    paths: Sequence[Path], *, extra_texts: Sequence[tuple[str, str]] = ()
+) -> RuleSet:
     """Load, validate and compile rule files (applied in sorted path order).
 
-    Raises ``RuleLoadError`` listing every problem of every file.
+    ``extra_texts`` are ``(name, YAML text)`` pairs applied after the files (``amo-mixer
+    test`` passes a test file's own ``lists:`` this way). Raises ``RuleLoadError`` listing
+    every problem of every file.
     """
     loader = _FileLoader()
-    parsed = [loader.parse(Path(p)) for p in sorted(Path(p) for p in paths)]
+    ordered = [str(p) for p in sorted(Path(p) for p in paths)]
+    parsed = [loader.parse(Path(p)) for p in ordered]
+    parsed += [loader.parse_text(name, text) for name, text in extra_texts]
+    ordered += [name for name, _ in extra_texts]
     fact_types = dict(FACT_TYPES)
     fact_types.update(loader.extra_types)
     files = [loader.compile(item, fact_types) for item in parsed if item is not None]
     if loader.problems:
-        order = {str(p): i for i, p in enumerate(sorted(Path(p) for p in paths))}
+        order = {name: i for i, name in enumerate(ordered)}
         problems = sorted(loader.problems, key=lambda p: (order.get(p.file, -1), p.line))
         raise RuleLoadError(problems)
     return RuleSet(files=tuple(files), fact_types=fact_types)
@@ -573,6 +580,9 @@ class _FileLoader:
         except UnicodeDecodeError:
             self.problems.append(RuleProblem(name, 1, None, "not UTF-8 text"))
             return None
+        return self.parse_text(name, text)
+
+    def parse_text(self, name: str, text: str) -> _Parsed | None:
         lines = text.splitlines()
         try:
             data, duplicates = _load_yaml(text)

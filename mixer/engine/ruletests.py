@@ -1,0 +1,485 @@
+"""Rule unit tests (``amo-mixer test``): list snapshots at given times, expected decisions.
+
+Each step runs the real pipeline — memory reconciliation, evaluation, guardrails
+(``mixer.guardrails.plan_campaign``) — and then plays QM: the lists take the values the
+mixer wrote, the memory is what the daemon would persist, each step's counters become a
+history sample. So a test states only what changes (new counters, a human's edit) and
+what it expects the mixer to decide. The format is described in docs/rules.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+
+from mixer.engine.facts import EngineSettings, localize
+from mixer.engine.memory import HistorySample, ListMemory
+from mixer.engine.rules import Duration, RuleLoadError, load_rules
+from mixer.errors import MixerError
+from mixer.guardrails import CampaignPlan, Decision, Limits, plan_campaign
+from mixer.snapshot import CampaignSnapshot, ListSnapshot
+
+
+class RuleTestFileError(MixerError):
+    """A test file that cannot be read, parsed or whose rule files do not load."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message, exit_code=2)
+        self.problems = problems or []
+
+
+# ---------------------------------------------------------------------------------------
+# The test-file models
+
+
+class GuardrailSettings(BaseModel):
+    """Guardrail limits for the test (the config's ``guardrails:``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_weight: int = 1
+    max_weight: int = 100
+    manual_hold: Duration = timedelta(hours=1)
+    max_step: int | str | None = Field(
+        None, description="an absolute step (10) or a percent ('25%')"
+    )
+    max_changes_per_day: int | None = None
+
+
+class HistorySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    window: Duration = timedelta(minutes=60)
+    min_history: Duration = timedelta(minutes=15)
+
+
+class TestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "UTC"
+    campaign: str = "Sales"
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+
+
+class Expectation(BaseModel):
+    """What the mixer must decide for one list; empty = no change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: int | None = None
+    paused: StrictBool | None = None
+    rules: list[str] | None = None
+    no_change: StrictBool = False
+    reason_contains: str | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def expects_change(self) -> bool:
+        return not self.no_change and (
+            self.weight is not None or self.paused is not None or self.rules is not None
+        )
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: str
+    lists: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    expect: dict[str, Expectation | None] = Field(default_factory=dict)
+    stopped: StrictBool | None = Field(None, description="expect a campaign guardrail stop")
+
+
+class TestFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[str]
+    settings: TestSettings = Field(default_factory=TestSettings)
+    lists: list[dict[str, Any]] = Field(default_factory=list)
+    steps: list[Step]
+
+
+# ---------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class Failure:
+    step: int
+    at: str
+    list: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"step {self.step} (at {self.at})"
+        if self.list is not None:
+            where += f", list {self.list!r}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class TestResult:
+    path: str
+    steps: int = 0
+    expectations: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        head = f"{self.path}: {self.steps} steps, {self.expectations} expectations"
+        if self.ok:
+            return f"{head}, ok"
+        return f"{head}, FAILED ({len(self.failures)} failed)"
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+
+_FIELDS: dict[str, str] = {
+    "listNotes": "notes",
+    "notes": "notes",
+    "weight": "weight",
+    "listState": "list_state",
+    "list_state": "list_state",
+    "paused": "paused",
+    "dialerState": "dialer_state",
+    "dialer_state": "dialer_state",
+    "dialerCanReserve": "can_reserve_state",
+    "can_reserve": "can_reserve",
+    "nNumbersAdded": "added",
+    "added": "added",
+    "nNumbersCompleted": "completed",
+    "completed": "completed",
+    "nNumbersPulled": "pulled",
+    "pulled": "pulled",
+    "lastPull": "last_pull",
+    "last_pull": "last_pull",
+}
+
+_NEW_LIST = ListSnapshot(
+    name="",
+    notes="",
+    weight=10,
+    list_state="open",
+    dialer_state="open",
+    can_reserve_state="open",
+    added=0,
+    completed=0,
+    pulled=0,
+    last_pull=None,
+)
+
+
+def run_test_file(path: Path) -> TestResult:
+    """Run one test file; raises ``RuleTestFileError`` when it cannot be run at all."""
+    spec = _read(path)
+    tz = _timezone(spec.settings.timezone, path)
+    rule_paths = [(path.parent / p) for p in spec.rules]
+    extra: list[tuple[str, str]] = []
+    if spec.lists:
+        extra.append((f"{path} (lists)", yaml.safe_dump({"lists": spec.lists})))
+    try:
+        ruleset = load_rules(rule_paths, extra_texts=extra)
+    except RuleLoadError as exc:
+        raise RuleTestFileError(
+            f"{path}: the rule files do not load", [str(p) for p in exc.problems]
+        ) from None
+    settings = EngineSettings(
+        timezone=tz,
+        history_window=spec.settings.history.window,
+        min_history=spec.settings.history.min_history,
+    )
+    limits = _limits(spec.settings.guardrails, path)
+    rules = ruleset.for_campaign(spec.settings.campaign)
+
+    result = TestResult(str(path))
+    state: dict[str, ListSnapshot] = {}
+    memory: dict[str, ListMemory] = {}
+    history: dict[str, list[HistorySample]] = {}
+    previous: datetime | None = None
+    for number, step in enumerate(spec.steps, start=1):
+        now = _parse_at(step.at, tz, path, number)
+        if previous is not None and now <= previous:
+            raise RuleTestFileError(f"{path}: step {number}: 'at' must be after the step before")
+        previous = now
+        state = _apply_lists(state, step.lists, tz, path, number)
+        snapshot = CampaignSnapshot(spec.settings.campaign, tuple(state.values()), now)
+        for item in snapshot.lists:
+            history.setdefault(item.name, []).append(
+                HistorySample(
+                    ts=now, pulled=item.pulled, completed=item.completed, added=item.added
+                )
+            )
+        plan = plan_campaign(rules, snapshot, memory, history, now, settings, limits)
+        result.steps += 1
+        _check(result, number, step, plan)
+        memory = plan.memory_after(True)
+        for update in plan.updates:
+            current = state[update.name]
+            state[update.name] = replace(
+                current, weight=update.weight, list_state="paused" if update.paused else "open"
+            )
+    return result
+
+
+def _read(path: Path) -> TestFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleTestFileError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise RuleTestFileError(f"{path}: not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise RuleTestFileError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise RuleTestFileError(f"{path}: invalid YAML: {exc}") from None
+    try:
+        return TestFile.model_validate(data)
+    except ValidationError as exc:
+        problems = [_validation_problem(e) for e in exc.errors()]
+        raise RuleTestFileError(f"{path}: not a valid test file", problems) from None
+
+
+def _validation_problem(error: Mapping[str, Any]) -> str:
+    loc = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{loc}: unknown key"
+    return f"{loc}: {str(error['msg']).removeprefix('Value error, ')}"
+
+
+def _timezone(name: str, path: Path) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RuleTestFileError(
+            f"{path}: settings.timezone {name!r} is not a time zone (e.g. Europe/Zurich)"
+        ) from None
+
+
+def _limits(g: GuardrailSettings, path: Path) -> Limits:
+    step: int | None = None
+    percent: float | None = None
+    if isinstance(g.max_step, str):
+        try:
+            percent = float(g.max_step.strip().removesuffix("%"))
+        except ValueError:
+            raise RuleTestFileError(
+                f"{path}: settings.guardrails.max_step {g.max_step!r}: use a number or 'N%'"
+            ) from None
+    else:
+        step = g.max_step
+    return Limits(
+        min_weight=g.min_weight,
+        max_weight=g.max_weight,
+        manual_hold=g.manual_hold,
+        max_step=step,
+        max_step_percent=percent,
+        max_changes_per_day=g.max_changes_per_day,
+    )
+
+
+def _parse_at(text: str, tz: ZoneInfo, path: Path, number: int) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise RuleTestFileError(
+            f"{path}: step {number}: at {text!r} is not 'YYYY-MM-DD HH:MM' (QM local time)"
+        ) from None
+    return localize(moment, tz).astimezone(ZoneInfo("UTC"))
+
+
+def _apply_lists(
+    state: Mapping[str, ListSnapshot],
+    changes: Mapping[str, Mapping[str, Any] | None],
+    tz: ZoneInfo,
+    path: Path,
+    number: int,
+) -> dict[str, ListSnapshot]:
+    result = dict(state)
+    for name, fields in changes.items():
+        if fields is None:  # the list vanished from QM
+            result.pop(name, None)
+            continue
+        values: dict[str, Any] = {}
+        for key, value in fields.items():
+            target = _FIELDS.get(key)
+            if target is None:
+                close = difflib.get_close_matches(key, list(_FIELDS), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise RuleTestFileError(
+                    f"{path}: step {number}: list {name!r}: unknown field '{key}'{hint}"
+                )
+            values[target] = value
+        try:
+            result[name] = _snapshot(result.get(name) or replace(_NEW_LIST, name=name), values, tz)
+        except (TypeError, ValueError) as exc:
+            raise RuleTestFileError(f"{path}: step {number}: list {name!r}: {exc}") from None
+    return result
+
+
+def _snapshot(base: ListSnapshot, values: Mapping[str, Any], tz: ZoneInfo) -> ListSnapshot:
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "paused":
+            changes["list_state"] = "paused" if _bool(value, key) else "open"
+        elif key == "can_reserve":
+            changes["can_reserve_state"] = "open" if _bool(value, key) else "closed"
+        elif key in ("list_state", "dialer_state", "can_reserve_state"):
+            changes[key] = str(value).strip().lower()
+        elif key == "notes":
+            changes[key] = "" if value is None else str(value)
+        elif key == "last_pull":
+            changes[key] = _last_pull(value, tz)
+        elif key in ("weight", "added", "completed", "pulled"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{key} must be a whole number, not {value!r}")
+            changes[key] = value
+    return replace(base, **changes)
+
+
+def _bool(value: object, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, not {value!r}")
+    return value
+
+
+def _last_pull(value: object, tz: ZoneInfo) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return localize(value, tz)
+    return localize(datetime.fromisoformat(str(value).strip()), tz)
+
+
+def _check(result: TestResult, number: int, step: Step, plan: CampaignPlan) -> None:
+    decisions = {d.list: d for d in plan.decisions}
+    if step.stopped is not None:
+        result.expectations += 1
+        if step.stopped != plan.stopped:
+            said = "a guardrail stop" if step.stopped else "no guardrail stop"
+            got = "; ".join(s.reason for s in plan.stops) or "no stop"
+            result.failures.append(Failure(number, step.at, None, f"expected {said}, got: {got}"))
+    for name, raw in step.expect.items():
+        expectation = raw or Expectation()
+        result.expectations += 1
+        if plan.snapshot.get(name) is None:
+            result.failures.append(Failure(number, step.at, name, "no such list in this step"))
+            continue
+        problem = _compare(expectation, decisions.get(name), plan, name)
+        if problem is not None:
+            result.failures.append(Failure(number, step.at, name, problem))
+
+
+def _compare(
+    expected: Expectation, decision: Decision | None, plan: CampaignPlan, name: str
+) -> str | None:
+    got = _describe_got(decision, plan, name)
+    if not expected.expects_change:
+        if decision is not None:
+            return f"expected no change; got {got}"
+        return _compare_facts(expected, plan, name)
+    if decision is None:
+        return f"expected {_describe_expected(expected)}; got no change ({got})"
+    mismatch = (
+        (expected.weight is not None and expected.weight != decision.after_weight)
+        or (expected.paused is not None and expected.paused != decision.after_paused)
+        or (expected.rules is not None and tuple(expected.rules) != decision.rules)
+        or (
+            expected.reason_contains is not None and expected.reason_contains not in decision.reason
+        )
+    )
+    if mismatch:
+        return f"expected {_describe_expected(expected)}; got {got}"
+    return _compare_facts(expected, plan, name)
+
+
+def _compare_facts(expected: Expectation, plan: CampaignPlan, name: str) -> str | None:
+    facts = plan.evaluation.facts[name]
+    wrong = []
+    for fact, want in expected.facts.items():
+        if fact not in facts:
+            wrong.append(f"{fact}: no such fact")
+            continue
+        have = facts[fact]
+        if not _same(want, have):
+            wrong.append(f"{fact}: expected {want!r}, got {_show(have)}")
+    return "facts " + "; ".join(wrong) if wrong else None
+
+
+def _same(want: object, have: object) -> bool:
+    if isinstance(want, bool) or isinstance(have, bool) or want is None or have is None:
+        return want is have or want == have
+    if isinstance(want, int | float) and isinstance(have, int | float):
+        return math.isclose(want, have, rel_tol=1e-3, abs_tol=1e-3)
+    if isinstance(have, tuple) and isinstance(want, list):
+        return list(have) == want
+    if isinstance(have, datetime):
+        return str(want) in (have.strftime("%Y-%m-%d %H:%M"), have.isoformat())
+    return str(want) == str(have)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return repr(value)
+
+
+def _describe_expected(expected: Expectation) -> str:
+    parts = []
+    if expected.weight is not None:
+        parts.append(f"weight {expected.weight}")
+    if expected.paused is not None:
+        parts.append(f"paused {'yes' if expected.paused else 'no'}")
+    if expected.rules is not None:
+        parts.append(f"rules [{', '.join(expected.rules)}]")
+    if expected.reason_contains is not None:
+        parts.append(f"reason containing {expected.reason_contains!r}")
+    return ", ".join(parts)
+
+
+def _describe_got(decision: Decision | None, plan: CampaignPlan, name: str) -> str:
+    if decision is None:
+        item = plan.snapshot.get(name)
+        evaluated = plan.evaluation.lists.get(name)
+        if item is None or evaluated is None:
+            return "nothing"
+        return (
+            f"weight {item.weight}, paused {'yes' if item.paused else 'no'}, "
+            f"rules [{', '.join(evaluated.fired)}]"
+        )
+    return (
+        f"weight {decision.before_weight} → {decision.after_weight}, paused "
+        f"{'yes' if decision.before_paused else 'no'} → "
+        f"{'yes' if decision.after_paused else 'no'}, rules [{', '.join(decision.rules)}] "
+        f"({decision.reason})"
+    )
+
+
+def run_test_files(paths: Sequence[Path]) -> list[TestResult | RuleTestFileError]:
+    """Run every file; an unreadable file is returned as its error, the others still run."""
+    results: list[TestResult | RuleTestFileError] = []
+    for path in paths:
+        try:
+            results.append(run_test_file(path))
+        except RuleTestFileError as exc:
+            results.append(exc)
+    return results
