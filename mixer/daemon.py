@@ -357,7 +357,8 @@ class Daemon:
 
 
 def _one_line(exc: MixerError) -> str:
-    problems = [str(p) for p in getattr(exc, "problems", None) or ()]
+    """The message and every problem's first line (a rule problem adds a caret excerpt)."""
+    problems = [str(p).strip().splitlines()[0] for p in getattr(exc, "problems", None) or ()]
     return "; ".join([exc.message, *problems]).replace("\n", " ")
 
 
