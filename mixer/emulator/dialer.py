@@ -47,7 +47,9 @@ class DialerMetrics:
     """What the simulated dialer achieved; keys are ``(campaign, list)``.
 
     ``on_time_ratio``: numbers of lists with a deadline that reached a final status by
-    their list's deadline, over all numbers of those lists (None: no list has a deadline).
+    their list's deadline (those already final at the start included), over all numbers
+    of those lists (None: no list has a deadline). ``completed_per_list`` counts only
+    what the dialer completed.
     ``idle_agent_minutes``: agent-minutes on shift with nothing reservable.
     ``starved_lists``: lists that, on some complete simulated local day, were a candidate
     (open and reservable) at half or more of the reservation decisions of the agents
@@ -157,6 +159,9 @@ class Dialer:
                 for batch in item.add:
                     when = scenario.local(batch.when(start_local)).timestamp()
                     self._push(max(when, self.now), _REFILL, (campaign, item.name, batch.numbers))
+        for call_list in state.lists():  # numbers final before the start are on time
+            if call_list.completed and self.now <= call_list.deadline_ts:
+                self.on_time[call_list.key] = call_list.completed
         state.on_change = self._state_changed
 
     # --- the event loop -------------------------------------------------------------------
