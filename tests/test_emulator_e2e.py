@@ -152,3 +152,29 @@ def test_serve_gives_a_loopback_base_url() -> None:
         assert big.status_code == 413
     with pytest.raises(httpx.ConnectError):
         httpx.post(f"{base_url}/amoUpdateLists.do", data={"data": SEED_READ}, timeout=2)
+
+
+def test_sigint_also_exits_0(emulator: tuple[subprocess.Popen[str], str, str]) -> None:
+    """Ctrl-C (SIGINT) stops the emulator cleanly with exit code 0."""
+    process, _, _ = emulator
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0, stderr
+
+
+def test_port_in_use_is_one_clear_line() -> None:
+    """A busy port fails with one line naming the address, no traceback."""
+    scenario = load_scenario("default")
+    app = create_app(scenario, clock=FakeClock(scenario.start), dialer=False)
+    with serve(app) as base_url:
+        port = base_url.split(":")[2].split("/")[0]
+        result = subprocess.run(
+            [*amo_mixer(), "emulator", "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr

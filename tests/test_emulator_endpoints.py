@@ -371,3 +371,12 @@ def test_last_pull_is_in_scenario_time_zone(app: EmulatorApp, client: httpx.Clie
     call_list.reserve(app.scenario.start.timestamp() + 3600)  # 09:00 Zurich = 07:00 UTC
     lists = lists_by_name(post(client, LISTS, {"amoCampaignName": "Sales"}).json())
     assert lists["Spring Promo"]["lastPull"] == "2024-04-22 09:00:00"
+
+
+def test_create_app_defaults() -> None:
+    """create_app() serves the default scenario in real time from its start, with robot."""
+    app = create_app()
+    assert app.scenario.name == "default"
+    assert app.dialer is not None
+    assert abs((app.clock.now() - app.scenario.start).total_seconds()) < 60
+    assert app.users["robot"] == ("bot", True)
