@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from mixer.engine.expressions import ValueType
@@ -170,7 +170,8 @@ def _list_facts(item: ListSnapshot, local_now: datetime, tz: ZoneInfo) -> dict[s
     last_pull = None if item.last_pull is None else localize(item.last_pull, tz)
     idle = None
     if last_pull is not None:
-        idle = max((local_now - last_pull).total_seconds() / 60, 0.0)
+        elapsed = local_now.astimezone(UTC) - last_pull.astimezone(UTC)
+        idle = max(elapsed.total_seconds() / 60, 0.0)
     return {
         "list": item.name,
         "notes": item.notes,
@@ -243,7 +244,8 @@ def _deadline_facts(
             "required_rate_per_hour": None,
             "behind_schedule": None,
         }
-    hours = (deadline - local_now).total_seconds() / 3600
+    # In UTC: aware datetimes sharing one tzinfo subtract as wall times (wrong on DST days).
+    hours = (deadline.astimezone(UTC) - local_now.astimezone(UTC)).total_seconds() / 3600
     unpulled = max(item.added - item.pulled, 0)
     required = unpulled / max(hours, MIN_HOURS_TO_DEADLINE)
     pull_rate = facts.get("pull_rate_per_hour")

@@ -1,0 +1,295 @@
+"""Facts: every fact of SPEC §3, its null conditions, time zones and deadline tags."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mixer.engine.facts import FACT_TYPES, EngineSettings, compute_facts, parse_deadline_tag
+from mixer.engine.memory import HistorySample, ListMemory
+from mixer.engine.metadata import ListMetadata
+from mixer.snapshot import CampaignSnapshot, ListSnapshot
+
+ZURICH = ZoneInfo("Europe/Zurich")
+SETTINGS = EngineSettings(timezone=ZURICH)
+NOW = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)  # Monday 10:00 in Zurich (CEST)
+
+
+def item(name: str = "A", **kw: Any) -> ListSnapshot:
+    base: dict[str, Any] = {
+        "name": name,
+        "notes": "",
+        "weight": 10,
+        "list_state": "open",
+        "dialer_state": "open",
+        "can_reserve_state": "open",
+        "added": 100,
+        "completed": 30,
+        "pulled": 40,
+        "last_pull": None,
+    }
+    base.update(kw)
+    return ListSnapshot(**base)
+
+
+def facts_of(
+    *lists: ListSnapshot,
+    memory: dict[str, ListMemory] | None = None,
+    history: dict[str, list[HistorySample]] | None = None,
+    metadata: dict[str, ListMetadata] | None = None,
+    now: datetime = NOW,
+    settings: EngineSettings = SETTINGS,
+) -> dict[str, dict[str, object]]:
+    snapshot = CampaignSnapshot("Sales", lists or (item(),), now)
+    return compute_facts(snapshot, memory or {}, history or {}, metadata or {}, now, settings)
+
+
+def test_every_fact_in_the_schema_is_computed() -> None:
+    """compute_facts yields exactly the facts FACT_TYPES declares (no more, no fewer)."""
+    assert set(facts_of()["A"]) == set(FACT_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("fact", "expected"),
+    [
+        ("campaign", "Sales"),
+        ("list", "A"),
+        ("weight", 10),
+        ("paused", False),
+        ("can_reserve", True),
+        ("completed_state", False),
+        ("remaining", 70),
+        ("unpulled", 60),
+        ("in_flight", 10),
+        ("progress", 0.3),
+        ("idle_minutes", None),
+        ("last_pull", None),
+        ("pull_rate_per_hour", None),
+        ("complete_rate_per_hour", None),
+        ("eta_hours", None),
+        ("deadline", None),
+        ("has_deadline", False),
+        ("hours_to_deadline", None),
+        ("required_rate_per_hour", None),
+        ("behind_schedule", None),
+        ("deadline_rank", None),
+        ("base_weight", 10),
+        ("paused_by_mixer", False),
+        ("minutes_since_change", None),
+        ("manual_hold", False),
+        ("hour", 10),
+        ("minute", 0),
+        ("weekday", 0),
+        ("date", date(2024, 4, 29)),
+        ("tags", ()),
+        ("priority", None),
+        ("standby", False),
+        ("campaign_open_lists", 1),
+        ("campaign_reservable_lists", 1),
+        ("campaign_unpulled", 60),
+        ("campaign_pull_rate_per_hour", None),
+        ("share_of_pulls", None),
+    ],
+)
+def test_fact_values_and_nulls_for_a_plain_list(fact: str, expected: object) -> None:
+    """A list never pulled, without deadline or history: values, and nulls where unknown."""
+    assert facts_of()["A"][fact] == expected
+
+
+def test_unpulled_never_negative_and_progress_null_for_empty_list() -> None:
+    """unpulled is clamped at 0; progress of a list with nothing added is null."""
+    facts = facts_of(item("A", added=0, pulled=5, completed=0))["A"]
+    assert facts["unpulled"] == 0
+    assert facts["progress"] is None
+
+
+def test_idle_minutes_from_last_pull_in_qm_time() -> None:
+    """idle_minutes counts from lastPull (QM local time) to now."""
+    last = datetime(2024, 4, 29, 9, 30, tzinfo=ZURICH)
+    assert facts_of(item(last_pull=last))["A"]["idle_minutes"] == pytest.approx(30.0)
+
+
+def samples(*points: tuple[int, int, int]) -> list[HistorySample]:
+    """(minutes before NOW, pulled, completed) → samples."""
+    return [
+        HistorySample(ts=NOW - timedelta(minutes=m), pulled=p, completed=c, added=100)
+        for m, p, c in points
+    ]
+
+
+@pytest.mark.parametrize(
+    ("history", "pull_rate", "complete_rate"),
+    [
+        ([], None, None),
+        ([(10, 30, 25)], None, None),  # spans 10 min < min_history 15 min
+        ([(15, 30, 25)], 40.0, 20.0),  # 10 pulled, 5 completed in 15 min
+        ([(30, 20, 10)], 40.0, 40.0),
+        ([(90, 0, 0), (30, 20, 10)], 40.0, 40.0),  # the 90-min sample is out of the window
+    ],
+)
+def test_rates_need_min_history_within_the_window(
+    history: list[tuple[int, int, int]], pull_rate: float | None, complete_rate: float | None
+) -> None:
+    """Rates are null until samples span min_history; only the window counts."""
+    facts = facts_of(item(), history={"A": samples(*history)})["A"]
+    assert facts["pull_rate_per_hour"] == pull_rate
+    assert facts["complete_rate_per_hour"] == complete_rate
+
+
+def test_eta_null_when_rate_is_zero_else_unpulled_over_rate() -> None:
+    """eta_hours is unpulled / pull rate, and null when nothing is being pulled."""
+    still = facts_of(item(), history={"A": samples((30, 40, 30))})["A"]
+    assert still["pull_rate_per_hour"] == 0.0
+    assert still["eta_hours"] is None
+    moving = facts_of(item(), history={"A": samples((30, 20, 30))})["A"]
+    assert moving["eta_hours"] == pytest.approx(60 / 40)
+
+
+@pytest.mark.parametrize(
+    ("notes", "expected"),
+    [
+        ("deadline: 2024-04-30 18:00", datetime(2024, 4, 30, 18, 0, tzinfo=ZURICH)),
+        ("Call them. Deadline=2024-04-30T18:30!", datetime(2024, 4, 30, 18, 30, tzinfo=ZURICH)),
+        ("deadline: 2024-04-30", datetime(2024, 5, 1, 0, 0, tzinfo=ZURICH)),  # end of day
+        ("deadline: 2024-04-30 18:00:30", datetime(2024, 4, 30, 18, 0, 30, tzinfo=ZURICH)),
+        ("deadline: 2024-02-30", None),  # not a date
+        ("deadline: 2024-04-30 25:00", None),
+        ("no tag here", None),
+        ("", None),
+    ],
+)
+def test_deadline_tag_parsing(notes: str, expected: datetime | None) -> None:
+    """The notes tag: date-only is the end of that day; impossible dates are ignored."""
+    assert parse_deadline_tag(notes, ZURICH) == expected
+
+
+def test_metadata_deadline_wins_over_notes_tag() -> None:
+    """A deadline from `lists:` metadata overrides the one in listNotes."""
+    meta = ListMetadata(deadline=datetime(2024, 4, 29, 20, 0))
+    facts = facts_of(item(notes="deadline: 2024-05-10"), metadata={"A": meta})["A"]
+    assert facts["deadline"] == datetime(2024, 4, 29, 20, 0, tzinfo=ZURICH)
+    assert facts["hours_to_deadline"] == pytest.approx(10.0)
+
+
+def test_deadline_facts_pacing() -> None:
+    """required rate = unpulled / hours left; behind when the pull rate is lower."""
+    lst = item(notes="deadline: 2024-04-29 16:00", pulled=40)
+    facts = facts_of(lst, history={"A": samples((30, 35, 30))})["A"]
+    assert facts["hours_to_deadline"] == pytest.approx(6.0)
+    assert facts["required_rate_per_hour"] == pytest.approx(10.0)
+    assert facts["pull_rate_per_hour"] == pytest.approx(10.0)
+    assert facts["behind_schedule"] is False
+    slow = facts_of(lst, history={"A": samples((30, 38, 30))})["A"]
+    assert slow["behind_schedule"] is True
+
+
+def test_overdue_deadline_keeps_required_rate_finite() -> None:
+    """Past the deadline, hours_to_deadline is negative and the required rate stays finite."""
+    facts = facts_of(item(notes="deadline: 2024-04-29 09:00"))["A"]
+    assert facts["hours_to_deadline"] == pytest.approx(-1.0)
+    assert facts["required_rate_per_hour"] == pytest.approx(60 * 60)
+
+
+def test_dst_day_hours_to_deadline_counts_real_hours() -> None:
+    """Across the spring-forward night, hours_to_deadline counts the 23-hour day right."""
+    now = datetime(2024, 3, 30, 23, 0, tzinfo=UTC)  # Sunday 00:00 CET
+    facts = facts_of(item(notes="deadline: 2024-03-31"), now=now)["A"]
+    assert facts["hours_to_deadline"] == pytest.approx(23.0)
+    assert facts["hour"] == 0
+    assert facts["weekday"] == 6
+
+
+def test_clock_facts_follow_the_qm_time_zone() -> None:
+    """hour/weekday/date are local to the QM time zone, not UTC."""
+    now = datetime(2024, 4, 28, 22, 30, tzinfo=UTC)  # Monday 00:30 in Zurich
+    facts = facts_of(now=now)["A"]
+    assert (facts["hour"], facts["weekday"], facts["date"]) == (0, 0, date(2024, 4, 29))
+    tokyo = facts_of(now=now, settings=EngineSettings(timezone=ZoneInfo("Asia/Tokyo")))["A"]
+    assert tokyo["hour"] == 7
+
+
+def test_campaign_facts_and_standby_excluded_from_reservable() -> None:
+    """campaign_reservable_lists counts unpaused reservable non-standby lists only."""
+    lists = (
+        item("A"),
+        item("B", list_state="paused"),
+        item("C", can_reserve_state="closed"),
+        item("R"),  # standby, unpaused: still not counted
+    )
+    facts = facts_of(*lists, metadata={"R": ListMetadata(standby=True)})
+    assert facts["A"]["campaign_reservable_lists"] == 1  # A only
+    assert facts["A"]["campaign_open_lists"] == 3
+    assert facts["A"]["campaign_unpulled"] == 240
+
+
+def test_share_of_pulls_and_campaign_rate() -> None:
+    """share_of_pulls is the list's part of the campaign pull rate."""
+    history = {
+        "A": samples((30, 10, 0)),
+        "B": [HistorySample(NOW - timedelta(minutes=30), 10, 0, 100)],
+    }
+    facts = facts_of(item("A", pulled=40), item("B", pulled=20), history=history)
+    assert facts["A"]["campaign_pull_rate_per_hour"] == pytest.approx(80.0)
+    assert facts["A"]["share_of_pulls"] == pytest.approx(0.75)
+    assert facts["B"]["share_of_pulls"] == pytest.approx(0.25)
+
+
+def test_deadline_rank_orders_reservable_lists_by_deadline() -> None:
+    """Rank 1 is the earliest deadline among lists that can take pulls; ties share a rank
+    and the next deadline is the next rank (dense ranking)."""
+    lists = (
+        item("Late", notes="deadline: 2024-05-03"),
+        item("Soon", notes="deadline: 2024-04-29 18:00"),
+        item("Same", notes="deadline: 2024-04-29 18:00"),
+        item("Done", notes="deadline: 2024-04-29 12:00", pulled=100),
+        item("Closed", notes="deadline: 2024-04-29 11:00", can_reserve_state="closed"),
+        item("Human", notes="deadline: 2024-04-29 11:00", list_state="paused"),
+        item("None"),
+    )
+    facts = facts_of(*lists)
+    ranks = {name: f["deadline_rank"] for name, f in facts.items()}
+    assert ranks == {
+        "Late": 2,
+        "Soon": 1,
+        "Same": 1,
+        "Done": None,
+        "Closed": None,
+        "Human": None,
+        "None": None,
+    }
+    assert facts["None"]["campaign_deadline_lists"] == 3
+
+
+def test_list_paused_by_mixer_still_competes_for_rank() -> None:
+    """A list the mixer paused keeps its deadline rank (the mixer may resume it)."""
+    mem = ListMemory(base_weight=10, human_paused=False, first_seen=NOW, paused_by_mixer=True)
+    lst = item("A", notes="deadline: 2024-04-30", list_state="paused")
+    assert facts_of(lst, memory={"A": mem})["A"]["deadline_rank"] == 1
+
+
+def test_memory_facts() -> None:
+    """base_weight, paused_by_mixer, minutes_since_change and manual_hold come from memory."""
+    mem = ListMemory(
+        base_weight=7,
+        human_paused=False,
+        first_seen=NOW,
+        paused_by_mixer=True,
+        last_change_at=NOW - timedelta(minutes=12),
+        manual_hold_until=NOW + timedelta(minutes=5),
+    )
+    facts = facts_of(memory={"A": mem})["A"]
+    assert facts["base_weight"] == 7
+    assert facts["paused_by_mixer"] is True
+    assert facts["minutes_since_change"] == pytest.approx(12.0)
+    assert facts["manual_hold"] is True
+
+
+def test_metadata_facts_and_extras() -> None:
+    """tags, priority, standby and extra scalar fields become facts."""
+    meta = ListMetadata(tags=("recall",), priority=2, standby=True, extra={"region": "north"})
+    facts = facts_of(metadata={"A": meta})["A"]
+    assert facts["tags"] == ("recall",)
+    assert (facts["priority"], facts["standby"], facts["region"]) == (2, True, "north")
