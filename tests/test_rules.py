@@ -61,8 +61,8 @@ rules:
     assert first.for_ == timedelta(hours=1, minutes=30)
     assert first.cooldown == timedelta(seconds=30)
     assert (first.names, first.tags, first.stop, first.line) == (("B2B*",), ("vip",), True, 3)
-    assert second.weight == 7.0 and second.names == ("X*", "Y*")
-    assert second.when is None and second.when_source == "true"
+    assert (second.weight, second.names) == (7.0, ("X*", "Y*"))
+    assert (second.when, second.when_source) == (None, "true")
 
 
 def test_files_apply_in_sorted_order_and_campaign_globs(tmp_path: Path) -> None:
@@ -320,7 +320,8 @@ def test_extra_field_with_conflicting_types_is_an_error(tmp_path: Path) -> None:
     """The same extra field cannot be a string in one entry and a number in another."""
     path = write(tmp_path, "a.yaml", "lists:\n  - {match: A, score: 3}\n  - {match: B, score: x}\n")
     (problem,) = problems_of(path)
-    assert problem.line == 3 and "score" in problem.message
+    assert problem.line == 3
+    assert "score" in problem.message
 
 
 def test_json_schema_comes_from_the_models() -> None:
