@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from mixer.engine.expressions import (
     ValueType,
     compile_expression,
 )
+from mixer.engine.expressions.functions import glob_matcher
 
 Facts = Mapping[str, float]
 FACT_NAMES = ("a", "b", "c")
@@ -182,3 +184,19 @@ def test_arithmetic_matches_python(term: Term, facts: Facts) -> None:
 def test_conditions_match_python(term: Term, facts: Facts) -> None:
     """Random conditions (comparisons, and/or/not) equal Python's truth, or both fail."""
     assert _actual(term.source, ValueType.BOOL, facts) == _expected(term, facts)
+
+
+GLOB_ALPHABET = st.sampled_from(["a", "b", "R", " ", "-", "*", "?", "[ab]", "[!a]"])
+GLOBS = st.lists(st.lists(GLOB_ALPHABET, max_size=5).map("".join), min_size=1, max_size=3)
+TEXTS = st.text(alphabet="abR -", max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(globs=GLOBS, texts=st.lists(TEXTS, max_size=3))
+def test_compiled_globs_agree_with_fnmatchcase(globs: list[str], texts: list[str]) -> None:
+    """Globs compiled once at compile time answer exactly as fnmatch.fnmatchcase does."""
+    for text in texts:
+        expected = any(fnmatch.fnmatchcase(text, glob) for glob in globs)
+        assert glob_matcher(globs, many=False)(text) is expected
+    many = any(fnmatch.fnmatchcase(text, glob) for text in texts for glob in globs)
+    assert glob_matcher(globs, many=True)(texts) is many

@@ -27,6 +27,7 @@ from mixer.engine.expressions.functions import (
     SIGNATURES,
     EvaluationProblem,
     bounded,
+    glob_matcher,
 )
 from mixer.engine.expressions.values import (
     ExpressionError,
@@ -530,6 +531,7 @@ class _Checker:
                 f"{'' if signature.arity() == '1' else 's'}, not {len(node.args)}",
             )
         args: list[ast.expr] = []
+        kinds: list[Kind] = []
         for index, arg in enumerate(node.args):
             accepted = signature.parameter(index)
             assert accepted is not None
@@ -542,6 +544,12 @@ class _Checker:
                     f"{self.snippet(arg)} is {describe(kind)}",
                 )
             args.append(rewritten)
+            kinds.append(kind)
+        if name == "matches" and (globs := _constant_strings(node.args[1:])) is not None:
+            many = kinds[0] is ValueType.STRINGS
+            matcher = self._constant_name(glob_matcher(globs, many=many), node.func)
+            call = ast.Call(func=matcher, args=args[:1], keywords=[])
+            return ValueType.BOOL, ast.copy_location(call, node)
         call = ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=args, keywords=[])
         return signature.result, ast.copy_location(call, node)
 
@@ -558,6 +566,18 @@ class _Checker:
             )
         rewritten = ast.IfExp(test=test, body=body, orelse=orelse)
         return body_kind, ast.copy_location(rewritten, node)
+
+
+def _constant_strings(nodes: list[ast.expr]) -> list[str] | None:
+    """The strings written in ``nodes`` (plain or in list literals); None if any is not."""
+    found: list[str] = []
+    for node in nodes:
+        items = node.elts if isinstance(node, ast.List | ast.Tuple) else [node]
+        for item in items:
+            if not (isinstance(item, ast.Constant) and isinstance(item.value, str)):
+                return None
+            found.append(item.value)
+    return found
 
 
 def _is_none(node: ast.expr) -> bool:

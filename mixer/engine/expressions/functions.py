@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from mixer.engine.expressions.values import Kind, ValueType
 
@@ -21,6 +22,7 @@ MAX_MAGNITUDE: Final = 10**15
 """Largest absolute value a constant or an arithmetic result may have."""
 
 _MAX_ROUND_DIGITS: Final = 15
+_WILDCARDS: Final = re.compile(r"[*?\[]")
 
 
 class EvaluationProblem(ArithmeticError):
@@ -62,6 +64,48 @@ def _days(count: float) -> float:
 
 def _minutes(count: float) -> float:
     return count / 60
+
+
+def glob_matcher(globs: Iterable[str], *, many: bool) -> Callable[[Any], bool]:
+    """``matches(text, globs...)`` with its globs known at compile time, made once.
+
+    Plain names become a set lookup, ``Prefix*`` a ``startswith``, anything else one
+    regular expression: the same answers as ``fnmatchcase``, several times faster.
+    ``many`` says the text is a list of strings (any of them may match).
+    """
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    patterns: list[str] = []
+    for glob in globs:
+        if not _WILDCARDS.search(glob):
+            exact.add(glob)
+        elif glob.endswith("*") and not _WILDCARDS.search(glob[:-1]):
+            prefixes.append(glob[:-1])
+        else:
+            patterns.append(fnmatch.translate(glob))
+    starts = tuple(prefixes)
+    regex = re.compile("|".join(patterns)).match if patterns else None
+    one: Callable[[str], bool]
+    if regex is None and not exact:
+        one = _starts_with(starts)
+    elif regex is None and not starts:
+        one = frozenset(exact).__contains__
+    else:
+
+        def one(text: str) -> bool:
+            return (
+                text in exact
+                or text.startswith(starts)
+                or (regex is not None and regex(text) is not None)
+            )
+
+    if not many:
+        return one
+    return lambda texts: any(one(text) for text in texts)
+
+
+def _starts_with(prefixes: tuple[str, ...]) -> Callable[[str], bool]:
+    return lambda text: text.startswith(prefixes)
 
 
 def _matches(text: str | Iterable[str], *globs: str | Iterable[str]) -> bool:
