@@ -507,9 +507,7 @@ def _walk(data: Any, loc: Sequence[int | str]) -> tuple[Any, bool]:
 # Loading
 
 
-def load_rules(
-    paths: Sequence[Path], *, extra_texts: Sequence[tuple[str, str]] = ()
-) -> RuleSet:
+def load_rules(paths: Sequence[Path], *, extra_texts: Sequence[tuple[str, str]] = ()) -> RuleSet:
     """Load, validate and compile rule files (applied in sorted path order).
 
     ``extra_texts`` are ``(name, YAML text)`` pairs applied after the files (``amo-mixer
