@@ -66,7 +66,7 @@ def test_dry_run_logs_decisions_and_writes_nothing(make: type[Mixer]) -> None:
     )
     assert decision["rules"] == ["boost-tagged"]
     assert decision["applied"] is False
-    assert decision["facts"] == {"unpulled": 50}
+    assert decision["facts"] == {"unpulled": 50, "base_weight": 10}
 
 
 def test_apply_writes_only_changes_and_then_nothing(make: type[Mixer]) -> None:
