@@ -64,8 +64,13 @@ class Mixer:
         rules_dir.mkdir(exist_ok=True)
         (rules_dir / "50-test.yaml").write_text(textwrap.dedent(rules), encoding="utf-8")
         config = {
-            "qm": {"url": "http://qm.test/qm", "user": "robot", "password": "bot",
-                   "timezone": "Europe/Zurich", "timeout": "5s"},
+            "qm": {
+                "url": "http://qm.test/qm",
+                "user": "robot",
+                "password": "bot",
+                "timezone": "Europe/Zurich",
+                "timeout": "5s",
+            },
             "campaigns": campaigns or ["Sales"],
             "rules": ["rules/*.yaml"],
             "mode": mode,

@@ -80,7 +80,9 @@ def test_apply_writes_only_changes_and_then_nothing(make: type[Mixer]) -> None:
     mixer.cycles(3)
     assert mixer.update_calls == 1, "no change, no write call"
     cycle = mixer.records("cycle")[0]
-    assert cycle["outcome"] == "ok" and cycle["applied"] is True and cycle["changes"] == 1
+    assert cycle["outcome"] == "ok"
+    assert cycle["applied"] is True
+    assert cycle["changes"] == 1
     assert cycle["lists"]["Plain"]["weight"] == 10
 
 
@@ -126,8 +128,10 @@ def test_human_paused_list_is_never_resumed(make: type[Mixer]) -> None:
         when: unpulled > 0
         set: {paused: false}
     """
-    lists = [{"name": "Parked", "numbers": 10, "weight": 5, "paused": True},
-             {"name": "Plain", "numbers": 10, "weight": 5}]
+    lists = [
+        {"name": "Parked", "numbers": 10, "weight": 5, "paused": True},
+        {"name": "Plain", "numbers": 10, "weight": 5},
+    ]
     mixer = make(lists=lists, rules=rules)
     mixer.cycles(3)
     assert mixer.qm_list("Parked").paused is True
@@ -171,8 +175,10 @@ def test_standby_list_takes_over_when_nothing_is_reservable(make: type[Mixer]) -
         when: standby and campaign_reservable_lists == 0
         set: {paused: false}
     """
-    lists = [{"name": "Main", "numbers": 5, "weight": 10},
-             {"name": "Reserve", "numbers": 50, "weight": 10, "paused": True}]
+    lists = [
+        {"name": "Main", "numbers": 5, "weight": 10},
+        {"name": "Reserve", "numbers": 50, "weight": 10, "paused": True},
+    ]
     mixer = make(lists=lists, rules=rules)
     mixer.cycle()
     assert mixer.qm_list("Reserve").paused is True
@@ -193,8 +199,7 @@ def test_max_step_moves_weight_gradually(make: type[Mixer]) -> None:
 
 def test_max_changes_per_day_stops_flapping(make: type[Mixer]) -> None:
     """After max_changes_per_day changes a list is left alone for the rest of the day."""
-    mixer = make(lists=TWO_LISTS, rules=BOOST,
-                 guardrails={"max_step": 5, "max_changes_per_day": 2})
+    mixer = make(lists=TWO_LISTS, rules=BOOST, guardrails={"max_step": 5, "max_changes_per_day": 2})
     mixer.cycles(4)
     assert mixer.qm_list("Boost Me").weight == 20
 
@@ -227,7 +232,8 @@ def test_read_failure_means_no_write_and_an_error(make: type[Mixer]) -> None:
     assert report.exit_code == 1
     assert mixer.update_calls == 0
     (error,) = mixer.records("error")
-    assert error["kind"] == "read" and "500" in error["error"]
+    assert error["kind"] == "read"
+    assert "500" in error["error"]
     mixer.app.faults.clear()
     assert mixer.cycle().outcomes == {"Sales": "ok"}
     assert mixer.qm_list("Boost Me").weight == 30
@@ -248,7 +254,8 @@ def test_verify_mismatch_is_an_error_and_not_an_override(make: type[Mixer]) -> N
     report = mixer.cycle()
     assert report.outcomes == {"Sales": "error"}
     (error,) = mixer.records("error")
-    assert error["kind"] == "verify" and "Boost Me" in error["error"]
+    assert error["kind"] == "verify"
+    assert "Boost Me" in error["error"]
     assert [d["applied"] for d in mixer.records("decision")] == [False]
     mixer.cycle()
     assert mixer.records("override") == []
