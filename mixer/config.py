@@ -661,8 +661,8 @@ def _resolve_password(
     warnings: list[str],
 ) -> tuple[str | None, PasswordSource]:
     """First found wins: environment, password_file, systemd credential, literal."""
-    qm = data.get("qm") if isinstance(data.get("qm"), dict) else {}
-    assert isinstance(qm, dict)
+    section = data.get("qm")
+    qm: dict[str, Any] = section if isinstance(section, dict) else {}
     if environ.get(PASSWORD_ENV):
         return environ[PASSWORD_ENV], "environment"
     password_file = qm.get("password_file")
