@@ -39,15 +39,19 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
     from mixer.cycle import build_runner
+    from mixer.lock import StateLock
     from mixer.logs import configure_logging
 
     settings = settings_from(args)
     configure_logging(debug=args.debug, stream=sys.stderr)
-    runner = build_runner(settings, clock=SystemClock(), mode=args.mode)
-    try:
-        report = runner.run_cycle()
-    finally:
-        runner.close()
+    # The state directory belongs to one process at a time: a daemon running on it
+    # makes `once` refuse rather than interleave memory and decision-log writes.
+    with StateLock(settings.state_dir):
+        runner = build_runner(settings, clock=SystemClock(), mode=args.mode)
+        try:
+            report = runner.run_cycle()
+        finally:
+            runner.close()
     if args.json:
         print(json.dumps(report_as_json(report), indent=2, ensure_ascii=False))
     else:
