@@ -10,18 +10,12 @@ import os
 import signal
 import subprocess
 import time
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from mixer.clock import FakeClock
-from mixer.config import load_settings
-from mixer.cycle import build_runner
-from mixer.emulator.app import EmulatorApp
-from mixer.emulator.server import serve
 from reliability_matrix import (
     FAULT_CASES,
     START,
@@ -33,6 +27,12 @@ from reliability_matrix import (
     write_config,
     write_matrix,
 )
+
+from mixer.clock import FakeClock
+from mixer.config import load_settings
+from mixer.cycle import build_runner
+from mixer.emulator.app import EmulatorApp
+from mixer.emulator.server import serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -135,7 +135,8 @@ def run_subprocess_case(app: EmulatorApp, url: str, tmp_path: Path, case: FaultC
     if case.failed_step == "read":
         assert writes == (0, 0), "nothing is written after a failed read"
     if case.failed_step == "write":
-        assert writes[0] >= 1 and writes[1] == 0
+        assert writes[0] >= 1
+        assert writes[1] == 0
     if case.kind == "vanish_list":
         hidden = (case.options["campaign"], case.options["list"])
         assert app.stats.list_updates[hidden] == 0, "never an update for a list not read"
