@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from mixer.clock import Clock, SystemClock
-from mixer.commands._common import add_config_argument
+from mixer.commands._common import add_config_argument, parse_when
 from mixer.errors import MixerError, UsageError
 
 FORMATS = ("table", "csv", "json")
@@ -55,7 +55,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, *, clock: Clock | None = None, out: IO[str] | None = None) -> int:
-    from mixer.commands.report import parse_when
     from mixer.config import load_settings
     from mixer.decisions import log_files, read_records
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mixer.commands._common import add_config_argument
+from mixer.commands._common import add_config_argument, parse_when
 from mixer.errors import MixerError, UsageError
 
 
@@ -81,23 +81,3 @@ def run(args: argparse.Namespace) -> int:
     skipped = f" ({records.skipped} unreadable lines skipped)" if records.skipped else ""
     print(f"{args.output}: {data.summary_line()}{skipped}")
     return 0
-
-
-def parse_when(text: str | None, now: datetime, option: str) -> datetime | None:
-    """``24h``/``7d`` back from ``now``, or an ISO 8601 time (naive means UTC)."""
-    if text is None:
-        return None
-    from mixer.durations import parse_duration
-
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(
-            f"{option} {text!r} is neither a duration (24h, 7d) nor an ISO 8601 time "
-            "(2026-04-10T08:00)"
-        ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
