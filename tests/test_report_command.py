@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mixer.cli import main
-from mixer.commands.report import parse_when
+from mixer.commands._common import parse_when
 from mixer.errors import UsageError
 from tests.report_fixtures import simulated_log
 
