@@ -69,7 +69,7 @@ class DecisionPrinter:
         paused = f"paused {_yn(d.before_paused)}→{_yn(d.after_paused)}"
         if d.before_paused != d.after_paused:
             paused = self._c(_RED if d.after_paused else _GREEN, paused)
-        rules = ", ".join(d.rules) or "guardrail"
+        rules = ", ".join(d.rules) or "baseline"
         return (
             f"{self._c(_DIM, when)}  {campaign}/{d.list}  {weight}  {paused}  "
             f"{self._c(_CYAN, rules)}: {d.reason}"
