@@ -267,6 +267,8 @@ def guard_list(
     step = max_step_for(current_weight, limits)
     if step is not None and abs(weight - current_weight) > step:
         weight = current_weight + step if weight > current_weight else current_weight - step
+        # A current weight outside the bounds (set by a human) comes back within them at once.
+        weight = max(limits.min_weight, min(limits.max_weight, weight))
         notes.append(f"max_step: weight moves by at most {step} per cycle")
 
     if (weight, paused) != (current_weight, current_paused) and limits.max_changes_per_day:
