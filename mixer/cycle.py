@@ -9,6 +9,7 @@ which is fsynced before the cycle returns.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -411,7 +412,8 @@ def _jsonable(facts: Mapping[str, object]) -> dict[str, object]:
         if isinstance(value, datetime):
             out[key] = value.isoformat(timespec="seconds")
         elif isinstance(value, float):
-            out[key] = round(value, 4)
+            # NaN and infinities are not JSON: jq, pandas and DuckDB would reject the line.
+            out[key] = round(value, 4) if math.isfinite(value) else None
         elif isinstance(value, tuple | list | frozenset | set):
             out[key] = list(_as_strs(value))
         elif value is None or isinstance(value, bool | int | str):

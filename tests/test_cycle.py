@@ -305,3 +305,14 @@ def test_now_is_read_once_per_cycle(make: type[Mixer]) -> None:
     mixer.clock.advance(timedelta(seconds=0))
     stamps = {(r["ts"], r["cycle_id"]) for r in mixer.records()}
     assert len(stamps) == 1
+
+
+def test_non_finite_facts_are_logged_as_null() -> None:
+    """NaN or infinite fact values become null so every log line stays valid JSON."""
+    from mixer.cycle import _jsonable
+
+    assert _jsonable({"a": float("nan"), "b": float("inf"), "c": 1.23456}) == {
+        "a": None,
+        "b": None,
+        "c": 1.2346,
+    }
