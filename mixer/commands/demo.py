@@ -64,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
     out.flush()
     result = run_demo(scenario, speed=args.speed, hours=args.hours, output=output, stream=out)
     print(
-        f"\ndaemon stopped after {args.hours:g} simulated hours: "
-        f"{result.decisions} decisions ({result.wall_seconds:.0f} s so far)",
+        f"\ndaemon stopped after {args.hours:g} simulated hours: {result.cycles} cycles, "
+        f"{result.decisions} decisions, {result.daemon_seconds:.0f} s",
         file=out,
     )
     print("\n" + render_comparison(result.backtest), file=out)
-    print(f"\noutput in {result.folder}/", file=out)
+    print(f"\ndone in {result.wall_seconds:.0f} s; output in {result.folder}/", file=out)
     print(f"  config        {result.config}", file=out)
     print(f"  decision log  {result.decision_log}", file=out)
     if result.report is not None:

@@ -46,6 +46,7 @@ class DemoResult:
     exit_code: int
     decisions: int
     cycles: int
+    daemon_seconds: float
     wall_seconds: float
 
 
@@ -93,6 +94,7 @@ def run_demo(
         finally:
             stopper.set()
             scheduler_log.setLevel(level)
+    daemon_seconds = time.monotonic() - started
     with scratch_dir("amo-mixer-demo-") as scratch:
         comparison = backtest(scenario, rule_files, workdir=scratch, duration=span)
     (output / BACKTEST_NAME).write_text(comparison.to_json() + "\n", encoding="utf-8")
@@ -107,7 +109,8 @@ def run_demo(
         backtest=comparison,
         exit_code=exit_code,
         decisions=printer.decisions,
-        cycles=cycles,
+        cycles=daemon.cycles,
+        daemon_seconds=daemon_seconds,
         wall_seconds=time.monotonic() - started,
     )
 
