@@ -121,9 +121,12 @@ class MatrixRow:
     recovered: bool
 
 
-def make_app(password: str = "bot") -> EmulatorApp:
+def make_app(password: str = "bot", numbers: int = 20) -> EmulatorApp:
     """A fresh emulator with three lists and a clock that stands still."""
-    scenario = load_scenario_from_dict(SCENARIO)
+    document = json.loads(json.dumps(SCENARIO))
+    for entry in document["campaigns"]["Sales"]["lists"]:
+        entry["numbers"] = numbers
+    scenario = load_scenario_from_dict(document)
     return create_app(
         scenario,
         clock=FakeClock(START),
@@ -149,6 +152,7 @@ def write_config(
     mode: str = "apply",
     interval: str = "60s",
     rules: str = BOOST_RULES,
+    timeout: float = TIMEOUT_S,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """A config (mode 0600, no password: it comes from the environment) and its rules."""
@@ -159,7 +163,7 @@ def write_config(
             "url": url,
             "user": user,
             "timezone": "Europe/Zurich",
-            "timeout": f"{TIMEOUT_S}s",
+            "timeout": f"{timeout}s",
         },
         "campaigns": ["Sales"],
         "rules": ["rules/*.yaml"],
