@@ -14,18 +14,20 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
+from functools import cached_property
 from types import MappingProxyType
 
 from mixer.engine.expressions import Expression, ExpressionEvaluationError
 from mixer.engine.facts import EngineSettings, compute_facts
 from mixer.engine.memory import HistorySample, ListMemory, RuleMemory
-from mixer.engine.rules import CampaignRules, Rule, description_fields
+from mixer.engine.rules import CampaignRules, Rule
 from mixer.snapshot import CampaignSnapshot
 
 NO_RULE_REASON = "No rule fired: baseline."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleTrace:
     """What one rule did (or why it did nothing) for one list."""
 
@@ -46,6 +48,42 @@ class RuleTrace:
     note: str  # one human sentence
 
 
+class _Skip(Enum):
+    """The outcomes of a rule that need no record of their own (shared, never copied)."""
+
+    STOPPED = "Not evaluated: an earlier rule stopped."
+    DISABLED = "Disabled (enabled: false)."
+    UNMATCHED = "Does not match this list."
+    FALSE = "Condition false."  # evaluated: false, no null fact, no error, no timer
+
+
+# What an evaluated rule did: condition, null facts, error, `for:` time left, cooldown
+# time left, effect (empty: not fired).
+_Outcome = tuple[
+    bool | None, tuple[str, ...], str | None, timedelta | None, timedelta | None, dict[str, object]
+]
+_Row = _Skip | _Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcomes:
+    """Every rule's outcome for one list, kept compact; ``trace()`` spells them out.
+
+    A cycle evaluates every rule for every list but nobody reads most traces (``explain``
+    and tests do), so the ``RuleTrace`` records and their sentences are built on demand
+    from these rows, the rules and the list's facts — with the same content.
+    """
+
+    rules: tuple[Rule, ...]
+    rows: tuple[_Row, ...]
+    facts: Mapping[str, object]
+
+    def trace(self) -> tuple[RuleTrace, ...]:
+        return tuple(
+            _trace(rule, row, self.facts) for rule, row in zip(self.rules, self.rows, strict=True)
+        )
+
+
 @dataclass(frozen=True)
 class ListEvaluation:
     """The rules' wish for one list, before guardrails."""
@@ -58,9 +96,14 @@ class ListEvaluation:
     fired: tuple[str, ...]
     reason: str
     facts: Mapping[str, object]  # the facts the fired rules read
-    trace: tuple[RuleTrace, ...]
     rule_memory: Mapping[str, RuleMemory]
     standby: bool
+    outcomes: RuleOutcomes = field(repr=False)
+
+    @cached_property
+    def trace(self) -> tuple[RuleTrace, ...]:
+        """One record per rule, in rule order (built on first access)."""
+        return self.outcomes.trace()
 
 
 @dataclass(frozen=True)
@@ -89,8 +132,11 @@ def evaluate(
     }
     metadata = {item.name: rules.metadata_for(item.name) for item in snapshot.lists}
     facts = compute_facts(snapshot, memory, history, metadata, now, settings)
+    shared: dict[_Timers, RuleMemory] = {}
     lists = {
-        item.name: _evaluate_list(rules.rules, item.name, facts[item.name], memory[item.name], now)
+        item.name: _evaluate_list(
+            rules.rules, item.name, facts[item.name], memory[item.name], now, shared
+        )
         for item in snapshot.lists
     }
     frozen = {name: MappingProxyType(values) for name, values in facts.items()}
@@ -102,49 +148,79 @@ def evaluate(
     )
 
 
+# holding_since, active, active_changed_at: the fields of a RuleMemory. RuleMemory is
+# immutable, so lists whose timers agree share one object within a cycle.
+_Timers = tuple[datetime | None, bool, datetime | None]
+_IDLE = RuleMemory()
+
+
+def _remember(
+    holding_since: datetime | None,
+    active: bool,
+    changed_at: datetime | None,
+    previous: RuleMemory,
+    shared: dict[_Timers, RuleMemory],
+) -> RuleMemory:
+    """The rule's new memory: ``previous`` itself when nothing changed."""
+    if (
+        active == previous.active
+        and holding_since == previous.holding_since
+        and changed_at == previous.active_changed_at
+    ):
+        return previous
+    key = (holding_since, active, changed_at)
+    found = shared.get(key)
+    if found is None:
+        found = shared[key] = RuleMemory(holding_since, active, changed_at)
+    return found
+
+
 def _evaluate_list(
-    rules: Sequence[Rule],
+    rules: tuple[Rule, ...],
     name: str,
     facts: Mapping[str, object],
     mem: ListMemory,
     now: datetime,
+    shared: dict[_Timers, RuleMemory],
 ) -> ListEvaluation:
     weight = float(mem.base_weight)
     paused = mem.human_paused
     tags = facts.get("tags") or ()
     assert isinstance(tags, tuple)
-    traces: list[RuleTrace] = []
+    null_here = frozenset(fact for fact, value in facts.items() if value is None)
+    remembered = mem.rules
+    rows: list[_Row] = []
     fired: list[Rule] = []
     new_memory: dict[str, RuleMemory] = {}
     stopped = False
     for rule in rules:
-        previous = mem.rules.get(rule.name, RuleMemory())
+        previous = remembered.get(rule.name, _IDLE)
         if stopped:
-            new_memory[rule.name] = RuleMemory(
-                active=previous.active, active_changed_at=previous.active_changed_at
+            new_memory[rule.name] = _remember(
+                None, previous.active, previous.active_changed_at, previous, shared
             )
-            traces.append(_skipped(rule, True, True, "Not evaluated: an earlier rule stopped."))
+            rows.append(_Skip.STOPPED)
             continue
         if not rule.enabled:
-            traces.append(_skipped(rule, True, False, "Disabled (enabled: false)."))
+            rows.append(_Skip.DISABLED)
             continue
-        if not rule.matches(name, tags):
-            traces.append(_skipped(rule, False, True, "Does not match this list."))
+        if not rule.matches_every_list and not rule.matches(name, tags):
+            rows.append(_Skip.UNMATCHED)
             continue
-        step = _evaluate_rule(rule, facts, previous, now)
-        new_memory[rule.name] = step.memory
-        traces.append(step.trace)
-        if step.trace.fired:
+        row, new_memory[rule.name] = _evaluate_rule(rule, facts, null_here, previous, now, shared)
+        rows.append(row)
+        if isinstance(row, tuple) and row[5]:
+            effect = row[5]
             fired.append(rule)
-            if "weight" in step.trace.effect:
-                weight = float(step.trace.effect["weight"])  # type: ignore[arg-type]
-            if "paused" in step.trace.effect:
-                paused = bool(step.trace.effect["paused"])
+            if "weight" in effect:
+                weight = float(effect["weight"])  # type: ignore[arg-type]
+            if "paused" in effect:
+                paused = bool(effect["paused"])
             if rule.stop:
                 stopped = True
     read: dict[str, object] = {}
     for rule in fired:
-        for fact in sorted(rule.reads):
+        for fact in rule.sorted_reads:
             read[fact] = facts.get(fact)
     return ListEvaluation(
         name=name,
@@ -155,36 +231,40 @@ def _evaluate_list(
         fired=tuple(r.name for r in fired),
         reason=_reason(fired, facts),
         facts=MappingProxyType(read),
-        trace=tuple(traces),
         rule_memory=MappingProxyType(new_memory),
         standby=facts.get("standby") is True,
+        outcomes=RuleOutcomes(rules, tuple(rows), facts),
     )
 
 
-@dataclass(frozen=True)
-class _Step:
-    trace: RuleTrace
-    memory: RuleMemory
-
-
 def _evaluate_rule(
-    rule: Rule, facts: Mapping[str, object], previous: RuleMemory, now: datetime
-) -> _Step:
-    values = {fact: facts.get(fact) for fact in sorted(rule.reads)}
+    rule: Rule,
+    facts: Mapping[str, object],
+    null_here: frozenset[str],
+    previous: RuleMemory,
+    now: datetime,
+    shared: dict[_Timers, RuleMemory],
+) -> tuple[_Row, RuleMemory]:
     nulls: tuple[str, ...] = ()
     error: str | None = None
     condition: bool | None
-    if rule.when is None:
+    when = rule.when
+    if when is None:
         condition = rule.when_source != "false"
+    elif null_here and not null_here.isdisjoint(when.names):
+        condition, nulls = None, tuple(n for n in rule.when_names if n in null_here)
     else:
-        nulls = tuple(sorted(n for n in rule.when.names if facts.get(n) is None))
-        if nulls:
-            condition = None
-        else:
-            try:
-                condition = bool(rule.when(facts))
-            except ExpressionEvaluationError as exc:
-                condition, error = None, f"when: {exc.message}"
+        try:
+            condition = bool(when(facts))
+        except ExpressionEvaluationError as exc:
+            condition, error = None, f"when: {exc.message}"
+
+    if not condition and not previous.active and previous.holding_since is None:
+        # The common case: not holding, was not in effect, stays out of effect; no timer
+        # runs and a cooldown has nothing to hold. The memory is unchanged.
+        if condition is False:
+            return _Skip.FALSE, previous
+        return (condition, nulls, error, None, None, {}), previous
 
     # `for:` — the condition must have held, without interruption, this long.
     holding_since = (previous.holding_since or now) if condition else None
@@ -215,7 +295,7 @@ def _evaluate_rule(
         if rule.paused is not None:
             effect["paused"] = rule.paused
         if isinstance(rule.weight, Expression):
-            missing = tuple(sorted(n for n in rule.weight.names if facts.get(n) is None))
+            missing = tuple(n for n in rule.weight_names if facts.get(n) is None)
             if missing:
                 nulls = tuple(sorted(set(nulls) | set(missing)))
                 effect = {}
@@ -226,12 +306,40 @@ def _evaluate_rule(
                     error, effect = f"set.weight: {exc.message}", {}
         elif rule.weight is not None:
             effect["weight"] = rule.weight
-    fired = active and bool(effect)
-    if active and not fired:
-        # The effect could not be computed: the rule is not in effect this cycle.
-        active, changed_at = previous.active, previous.active_changed_at
+        if not effect:
+            # The effect could not be computed: the rule is not in effect this cycle.
+            active, changed_at = previous.active, previous.active_changed_at
 
-    trace = RuleTrace(
+    memory = _remember(holding_since, active, changed_at, previous, shared)
+    if condition is False and not (pending or cooldown_left or effect):
+        return _Skip.FALSE, memory
+    return (condition, nulls, error, pending, cooldown_left, effect), memory
+
+
+def _trace(rule: Rule, row: _Row, facts: Mapping[str, object]) -> RuleTrace:
+    """The full record of one row (see ``RuleOutcomes``)."""
+    if isinstance(row, _Skip) and row is not _Skip.FALSE:
+        return RuleTrace(
+            rule=rule.name,
+            file=rule.file,
+            line=rule.line,
+            matched=row is not _Skip.UNMATCHED,
+            enabled=row is not _Skip.DISABLED,
+            condition=None,
+            null_facts=(),
+            values=MappingProxyType({}),
+            error=None,
+            pending_for=None,
+            cooldown_left=None,
+            fired=False,
+            effect=MappingProxyType({}),
+            stopped_here=False,
+            note=row.value,
+        )
+    outcome: _Outcome = (False, (), None, None, None, {}) if isinstance(row, _Skip) else row
+    condition, nulls, error, pending, cooldown_left, effect = outcome
+    fired = bool(effect)
+    return RuleTrace(
         rule=rule.name,
         file=rule.file,
         line=rule.line,
@@ -239,36 +347,14 @@ def _evaluate_rule(
         enabled=True,
         condition=condition,
         null_facts=nulls,
-        values=MappingProxyType(values),
+        values=MappingProxyType({fact: facts.get(fact) for fact in rule.sorted_reads}),
         error=error,
         pending_for=pending,
         cooldown_left=cooldown_left,
         fired=fired,
-        effect=MappingProxyType(effect),
+        effect=MappingProxyType(dict(effect)),
         stopped_here=fired and rule.stop,
         note=_note(rule, condition, nulls, error, pending, cooldown_left, fired, effect),
-    )
-    memory = RuleMemory(holding_since=holding_since, active=active, active_changed_at=changed_at)
-    return _Step(trace, memory)
-
-
-def _skipped(rule: Rule, matched: bool, enabled: bool, note: str) -> RuleTrace:
-    return RuleTrace(
-        rule=rule.name,
-        file=rule.file,
-        line=rule.line,
-        matched=matched,
-        enabled=enabled,
-        condition=None,
-        null_facts=(),
-        values=MappingProxyType({}),
-        error=None,
-        pending_for=None,
-        cooldown_left=None,
-        fired=False,
-        effect=MappingProxyType({}),
-        stopped_here=False,
-        note=note,
     )
 
 
@@ -311,15 +397,16 @@ def _reason(fired: Sequence[Rule], facts: Mapping[str, object]) -> str:
         return NO_RULE_REASON
     parts = []
     for rule in fired:
-        text = _render(rule.description, facts) if rule.description else f"rule {rule.name}"
+        text = _render(rule, facts) if rule.description else f"rule {rule.name}"
         parts.append(text.strip().rstrip("."))
     sentence = "; ".join(p for p in parts if p)
     return sentence[:1].upper() + sentence[1:] + "."
 
 
-def _render(description: str, facts: Mapping[str, object]) -> str:
+def _render(rule: Rule, facts: Mapping[str, object]) -> str:
     """Fill ``{fact}`` / ``{fact:.1f}`` placeholders; a null fact shows as ``?``."""
-    if not description_fields(description):
+    description = rule.description or ""
+    if not rule.placeholders:
         return description
     out: list[str] = []
     for literal, name, spec, _ in string.Formatter().parse(description):

@@ -15,6 +15,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -311,18 +312,44 @@ class Rule:
         """Name matches one glob (if any given) and the list has one tag (if any given)."""
         if self.names and not any(fnmatch.fnmatchcase(list_name, g) for g in self.names):
             return False
-        return not self.tags or bool(set(self.tags) & set(tags))
+        return not self.tags or not self.tag_set.isdisjoint(tags)
 
-    @property
+    # Derived once per rule (the rule is immutable) and kept: evaluation reads them for
+    # every list of every cycle.
+
+    @cached_property
+    def matches_every_list(self) -> bool:
+        """No name glob and no tag: ``matches`` is true for every list."""
+        return not self.names and not self.tags
+
+    @cached_property
+    def tag_set(self) -> frozenset[str]:
+        return frozenset(self.tags)
+
+    @cached_property
+    def placeholders(self) -> tuple[str, ...]:
+        """The description's ``{fact}`` placeholders, in order."""
+        return tuple(description_fields(self.description))
+
+    @cached_property
+    def when_names(self) -> tuple[str, ...]:
+        """The facts ``when`` reads, sorted."""
+        return tuple(sorted(self.when.names)) if self.when is not None else ()
+
+    @cached_property
+    def weight_names(self) -> tuple[str, ...]:
+        """The facts an expression ``set.weight`` reads, sorted."""
+        return tuple(sorted(self.weight.names)) if isinstance(self.weight, Expression) else ()
+
+    @cached_property
     def reads(self) -> frozenset[str]:
         """Every fact the rule's condition, weight and description read."""
-        names: set[str] = set()
-        if self.when is not None:
-            names |= self.when.names
-        if isinstance(self.weight, Expression):
-            names |= self.weight.names
-        names |= set(description_fields(self.description))
-        return frozenset(names)
+        return frozenset(self.when_names) | frozenset(self.weight_names) | set(self.placeholders)
+
+    @cached_property
+    def sorted_reads(self) -> tuple[str, ...]:
+        """``reads``, sorted: the order traces and decision records show them in."""
+        return tuple(sorted(self.reads))
 
 
 @dataclass(frozen=True)
