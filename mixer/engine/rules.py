@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import re
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ from pydantic import (
     field_validator,
 )
 
+from mixer.durations import HINT as DURATION_HINT
+from mixer.durations import parse_duration
 from mixer.engine.expressions import (
     Expression,
     ExpressionError,
@@ -51,7 +52,6 @@ __all__ = [
     "RuleProblem",
     "RuleSet",
     "load_rules",
-    "parse_duration",
     "rules_json_schema",
 ]
 
@@ -93,31 +93,20 @@ class RuleLoadError(MixerError):
 
 
 # ---------------------------------------------------------------------------------------
-# Durations
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
-_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhd]\s*)+$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"30s"``, ``"15m"``, ``"1h"``, ``"2d"`` or combined (``"1h30m"``) → timedelta."""
-    if not _DURATION.match(text):
-        raise ValueError(
-            f"invalid duration {text!r}: use a number and a unit s, m, h or d, e.g. 15m or 1h30m"
-        )
-    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-    return timedelta(seconds=seconds)
+# Durations: the grammar of mixer.durations (the same as in the config and on the
+# command line), with messages that say what a rule file accepts.
 
 
 def _duration(value: object) -> object:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(
-            f"invalid duration {value!r}: write it as a string with a unit, e.g. 15m, 1h, 30s"
-        )
-    return parse_duration(value)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"invalid duration {value!r}: {DURATION_HINT}")
+    try:
+        return parse_duration(value)
+    except ValueError:
+        reason = DURATION_HINT if isinstance(value, str) else "it must be 0 or more seconds"
+        raise ValueError(f"invalid duration {value!r}: {reason}") from None
 
 
 Duration = Annotated[
@@ -125,9 +114,13 @@ Duration = Annotated[
     BeforeValidator(_duration),
     WithJsonSchema(
         {
-            "type": "string",
-            "pattern": r"^\s*(\d+(\.\d+)?\s*[smhd]\s*)+$",
-            "description": "a duration: 30s, 15m, 1h, 2d or combined (1h30m)",
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*)+$"},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "a duration: 90s, 15m, 1h, 2d, 1w or combined (1h30m); "
+            "a plain number is seconds",
         }
     ),
 ]
