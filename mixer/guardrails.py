@@ -11,7 +11,8 @@ Order of business for each list:
    wrote) is a human's doing: adopted as the new baseline, held for ``manual_hold``;
 2. evaluate the rules from the baseline (``mixer.engine.evaluate``);
 3. guardrails — manual hold, only resume what the mixer paused (or a standby list),
-   integral weights within bounds, ``max_step``, ``max_changes_per_day``;
+   a list that ends paused keeps its weight, integral weights within bounds,
+   ``max_step``, ``max_changes_per_day``;
 4. campaign guard — a plan that leaves no unpaused reservable list, where there was one,
    is not applied.
 """
@@ -253,19 +254,25 @@ def guard_list(
         )
 
     notes: list[str] = []
-    weight = clamp_weight(evaluated.weight, limits)
-    if weight != evaluated.weight:
-        notes.append(
-            f"weight {evaluated.weight:g} kept to an integer in [{limits.min_weight}, "
-            f"{limits.max_weight}]: {weight}"
-        )
     paused = evaluated.paused
     if current_paused and not paused and not (mem.paused_by_mixer or evaluated.standby):
         paused = True
         notes.append("not resumed: a human paused it and it is not a standby list")
+    if paused:
+        # Out of the mix, a list's weight matters only once it resumes, and the resume
+        # writes it: changing it now would be a write and a decision for nothing. A pause
+        # is written with the current weight, brought within bounds (every write is).
+        weight = current_weight if current_paused else clamp_weight(current_weight, limits)
+    else:
+        weight = clamp_weight(evaluated.weight, limits)
+        if weight != evaluated.weight:
+            notes.append(
+                f"weight {evaluated.weight:g} kept to an integer in [{limits.min_weight}, "
+                f"{limits.max_weight}]: {weight}"
+            )
 
     step = max_step_for(current_weight, limits)
-    if step is not None and abs(weight - current_weight) > step:
+    if not paused and step is not None and abs(weight - current_weight) > step:
         weight = current_weight + step if weight > current_weight else current_weight - step
         # A current weight outside the bounds (set by a human) comes back within them at once.
         weight = max(limits.min_weight, min(limits.max_weight, weight))

@@ -170,3 +170,24 @@ def test_max_changes_per_day_freezes_the_list() -> None:
         snap("A", 10), wish(20, False), mem, NOW, "2024-04-30", Limits(max_changes_per_day=3)
     )
     assert fresh.weight == 20
+
+
+@pytest.mark.parametrize("current_paused", [True, False])
+def test_list_that_ends_paused_keeps_its_weight(current_paused: bool) -> None:
+    """Pausing, or staying paused, never rewrites the weight: it matters only on resume."""
+    mem = memory(paused_by_mixer=current_paused)
+    out = guard_list(snap("A", 10, paused=current_paused), wish(1, True), mem, NOW, TODAY, Limits())
+    assert (out.weight, out.paused) == (10, True)
+
+
+def test_resume_writes_the_wished_weight() -> None:
+    """A list the mixer resumes gets the rules' weight in the same write."""
+    out = guard_list(
+        snap("A", 10, paused=True),
+        wish(40, False),
+        memory(paused_by_mixer=True),
+        NOW,
+        TODAY,
+        Limits(),
+    )
+    assert (out.weight, out.paused) == (40, False)
