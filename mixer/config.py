@@ -471,7 +471,8 @@ def _duration_defaults(node: object) -> None:
 
 
 def _unreadable(path: Path, reason: str) -> ConfigError:
-    return ConfigError(f"cannot read config {path}: {reason}", [f"At '{path}': {reason}"])
+    # The headline already says everything: a problem list would repeat it.
+    return ConfigError(f"cannot read config {path}: {reason}")
 
 
 def settings_json_schema() -> dict[str, Any]:

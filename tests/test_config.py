@@ -367,11 +367,11 @@ def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    """A missing config file is a ConfigError saying how to point at one."""
+    """A missing config file is one ConfigError line saying how to point at one."""
     with pytest.raises(ConfigError, match="no such file") as info:
         load_settings(tmp_path / "absent.yaml", environ={})
     assert "AMO_MIXER_CONFIG" in info.value.message
-    assert info.value.problems
+    assert info.value.problems == [], "the headline says it all; no repeated line"
 
 
 def test_not_a_mapping(tmp_path: Path) -> None:
