@@ -3,8 +3,10 @@
 Level-triggered, like a reconciler: every cycle each list starts again from its baseline
 (the weight and pause state a human set) and the matching rules apply top to bottom, so
 ``base_weight * 3`` never compounds from one cycle to the next. Every rule leaves a
-``RuleTrace`` — matched or not, null facts, errors, pending timers — which is what
-``explain`` shows and the decision log keeps. Pure: *now* comes in as an argument.
+trace — matched or not, null facts, errors, pending timers — which is what ``explain``
+shows (the decision log keeps the fired rules and the facts they read). A cycle keeps it
+compact and builds the ``RuleTrace`` records on first access. Pure: *now* comes in as an
+argument.
 """
 
 from __future__ import annotations
