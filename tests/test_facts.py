@@ -237,16 +237,16 @@ def test_share_of_pulls_and_campaign_rate() -> None:
     assert facts["B"]["share_of_pulls"] == pytest.approx(0.25)
 
 
-def test_deadline_rank_orders_reservable_lists_by_deadline() -> None:
-    """Rank 1 is the earliest deadline among lists that can take pulls; ties share a rank
-    and the next deadline is the next rank (dense ranking)."""
+def test_deadline_rank_orders_unfinished_lists_by_deadline() -> None:
+    """Rank 1 is the earliest deadline among lists with numbers not yet final, not paused
+    by a human; ties share a rank and the next deadline is the next rank (dense)."""
     lists = (
         item("Late", notes="deadline: 2024-05-03"),
         item("Soon", notes="deadline: 2024-04-29 18:00"),
         item("Same", notes="deadline: 2024-04-29 18:00"),
-        item("Done", notes="deadline: 2024-04-29 12:00", pulled=100),
-        item("Closed", notes="deadline: 2024-04-29 11:00", can_reserve_state="closed"),
-        item("Human", notes="deadline: 2024-04-29 11:00", list_state="paused"),
+        item("Done", notes="deadline: 2024-04-29 09:00", pulled=100, completed=100,
+             dialer_state="completed"),
+        item("Human", notes="deadline: 2024-04-29 10:00", list_state="paused"),
         item("None"),
     )
     facts = facts_of(*lists)
@@ -256,11 +256,28 @@ def test_deadline_rank_orders_reservable_lists_by_deadline() -> None:
         "Soon": 1,
         "Same": 1,
         "Done": None,
-        "Closed": None,
         "Human": None,
         "None": None,
     }
     assert facts["None"]["campaign_deadline_lists"] == 3
+
+
+@pytest.mark.parametrize(
+    "blink",
+    [
+        {"can_reserve_state": "closed"},  # the rest wait for their reschedule time
+        {"pulled": 100, "can_reserve_state": "closed"},  # the last numbers are in calls
+    ],
+)
+def test_deadline_rank_does_not_blink_with_reservability(blink: dict[str, Any]) -> None:
+    """A list whose last numbers are in calls or rescheduled keeps its rank, so pacing
+    rules do not flap minute by minute."""
+    facts = facts_of(
+        item("Urgent", notes="deadline: 2024-04-29 11:00", **blink),
+        item("Later", notes="deadline: 2024-05-03"),
+    )
+    assert facts["Urgent"]["deadline_rank"] == 1
+    assert facts["Later"]["deadline_rank"] == 2
 
 
 def test_list_paused_by_mixer_still_competes_for_rank() -> None:

@@ -346,13 +346,19 @@ def _add_campaign_facts(snapshot: CampaignSnapshot, per_list: dict[str, dict[str
 
 
 def _competes_on_deadline(item: ListSnapshot, facts: Mapping[str, object]) -> bool:
-    """A list EDF would consider: a deadline, numbers it can hand out now, and not held
-    back by a human (a list the mixer paused still competes: the mixer may resume it)."""
+    """A list EDF would consider: a deadline, numbers without a final status, and not held
+    back by a human (a list the mixer paused still competes: the mixer may resume it).
+
+    Deliberately not "can reserve now": a list whose last numbers are in a call or wait
+    for their reschedule time blinks in and out of reservability minute by minute, and
+    a rank that followed it would make every pacing rule flap. QM only picks among
+    reservable lists anyway, so a high weight on a list that cannot give a number costs
+    nothing.
+    """
     return (
         facts["deadline"] is not None
         and not item.completed_state
-        and item.can_reserve
-        and _number(facts["unpulled"]) > 0
+        and _number(facts["remaining"]) > 0
         and (not item.paused or facts["paused_by_mixer"] is True)
     )
 
