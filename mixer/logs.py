@@ -37,15 +37,21 @@ def _redact(mapping: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
 
 
 def configure_logging(
-    *, debug: bool = False, stream: TextIO | None = None, json: bool | None = None
+    *,
+    debug: bool = False,
+    stream: TextIO | None = None,
+    json: bool | None = None,
+    quiet: bool = False,
 ) -> None:
     """Route structlog and stdlib logging to ``stream`` (default stdout).
 
     ``json`` forces the renderer; by default it is JSON unless ``stream`` is a terminal.
+    ``quiet`` keeps only warnings and errors: for one-shot commands whose own output
+    already says what happened.
     """
     out = sys.stdout if stream is None else stream
     as_json = not _isatty(out) if json is None else json
-    level = logging.DEBUG if debug else logging.INFO
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

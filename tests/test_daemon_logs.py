@@ -112,3 +112,15 @@ def test_console_rendering_on_a_tty() -> None:
     assert "mode" in text
     assert not text.lstrip().startswith("{")
     assert "bot" not in text.replace("robot", "")
+
+
+def test_quiet_logging_keeps_warnings_only() -> None:
+    """quiet=True drops info lines (a command's own output says it) but keeps warnings."""
+    stream = io.StringIO()
+    configure_logging(stream=stream, json=True, quiet=True)
+    log = get_logger()
+    log.info("cycle", campaign="Sales")
+    log.warning("retrying", campaign="Sales")
+    text = stream.getvalue()
+    assert "retrying" in text
+    assert '"cycle"' not in text

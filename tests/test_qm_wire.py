@@ -246,7 +246,7 @@ def test_html_page_is_a_bad_reply_with_its_first_bytes() -> None:
 def test_truncated_json_is_a_bad_reply() -> None:
     """JSON cut in the middle is reported as broken JSON with where it broke."""
     body = json.dumps({"lists": [wire_list(), wire_list("B")]}).encode()
-    with pytest.raises(QMBadReplyError, match=r"broken JSON .*at char \d+") as caught:
+    with pytest.raises(QMBadReplyError, match=r"broken JSON .*, char \d+ of \d+") as caught:
         parse_lists_reply(body[: len(body) // 2], timezone=TZ, campaign="Sales")
     assert "campaign 'Sales'" in str(caught.value)
 

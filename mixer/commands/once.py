@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from mixer.logs import configure_logging
 
     settings = settings_from(args)
-    configure_logging(debug=args.debug, stream=sys.stderr)
+    configure_logging(debug=args.debug, stream=sys.stderr, quiet=True)
     # The state directory belongs to one process at a time: a daemon running on it
     # makes `once` refuse rather than interleave memory and decision-log writes.
     with StateLock(settings.state_dir):

@@ -208,7 +208,7 @@ def decode_json(body: bytes, context: ReplyContext) -> Any:
                 "sent broken JSON",
                 f"it starts with {start}; the reply was cut short or damaged: check the QM "
                 "server and any proxy in front of it",
-                f"{exc.msg} at char {exc.pos} of {len(body)}",
+                f"{exc.msg}, char {exc.pos} of {len(body)}",
             ) from None
         raise context.bad_reply(
             "sent a reply that is not JSON",
