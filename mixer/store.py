@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -69,12 +70,27 @@ class StoreError(MixerError):
 
 
 class StateStore:
-    """Memory per list and counters history, for every campaign, in ``path``."""
+    """Memory per list and counters history, for every campaign, in ``path``.
+
+    Write-through cache: the process holding the state directory is its only writer (a
+    lock allows one daemon per state directory), so what was read or written once is kept
+    in memory and later reads are answered from there. A campaign's history is read from
+    the file once, then appended by :meth:`add_samples` and trimmed by
+    :meth:`prune_history`; its memory is kept after :meth:`load_memory` and
+    :meth:`save_memory`, and a save writes only the rows that differ from the file. A write
+    that fails drops the cache, so the next read comes from the file again.
+
+    The ``ListMemory`` and ``HistorySample`` values handed out are shared with the cache:
+    they are frozen, and a list's ``rules`` dict must be replaced, never edited in place.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._memory: dict[str, dict[str, ListMemory]] = {}  # as on file, sorted by list
+        self._saved: set[str] = set()  # campaigns saved whole once: diffs are exact since
+        self._history: dict[str, _CachedHistory] = {}
         try:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=10.0
@@ -117,6 +133,7 @@ class StateStore:
 
     def close(self) -> None:
         with self._lock:
+            self._forget()
             self._db.close()
 
     def __enter__(self) -> StateStore:
@@ -132,31 +149,45 @@ class StateStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; on any failure (the commit too) roll back and drop the cache."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._forget()
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+
+    def _forget(self) -> None:
+        self._memory.clear()
+        self._saved.clear()
+        self._history.clear()
 
     # -- memory -------------------------------------------------------------------
 
     def load_memory(self, campaign: str) -> dict[str, ListMemory]:
         """Every list's memory for ``campaign`` (empty for a campaign never seen)."""
         with self._lock:
-            lists = self._db.execute(
-                "SELECT list, base_weight, human_paused, first_seen, last_written_weight,"
-                " last_written_paused, paused_by_mixer, last_change_at, manual_hold_until,"
-                " changes_day, changes_today FROM list_memory WHERE campaign = ?",
-                (campaign,),
-            ).fetchall()
-            rules = self._db.execute(
-                "SELECT list, rule, holding_since, active, active_changed_at"
-                " FROM rule_memory WHERE campaign = ?",
-                (campaign,),
-            ).fetchall()
+            cached = self._memory.get(campaign)
+            if cached is None:
+                cached = self._memory[campaign] = self._read_memory(campaign)
+            return dict(cached)
+
+    def _read_memory(self, campaign: str) -> dict[str, ListMemory]:
+        lists = self._db.execute(
+            "SELECT list, base_weight, human_paused, first_seen, last_written_weight,"
+            " last_written_paused, paused_by_mixer, last_change_at, manual_hold_until,"
+            " changes_day, changes_today FROM list_memory WHERE campaign = ? ORDER BY list",
+            (campaign,),
+        ).fetchall()
+        rules = self._db.execute(
+            "SELECT list, rule, holding_since, active, active_changed_at"
+            " FROM rule_memory WHERE campaign = ? ORDER BY list, rule",
+            (campaign,),
+        ).fetchall()
         by_list: dict[str, dict[str, RuleMemory]] = {}
         for name, rule, holding_since, active, changed_at in rules:
             by_list.setdefault(name, {})[rule] = RuleMemory(
@@ -183,63 +214,105 @@ class StateStore:
         return memory
 
     def save_memory(self, campaign: str, memory: Mapping[str, ListMemory]) -> None:
-        """Replace ``campaign``'s memory with ``memory``, all or nothing."""
-        list_rows = [
-            (
-                campaign,
-                name,
-                m.base_weight,
-                int(m.human_paused),
-                _to_text(m.first_seen),
-                m.last_written_weight,
-                None if m.last_written_paused is None else int(m.last_written_paused),
-                int(m.paused_by_mixer),
-                _to_text(m.last_change_at),
-                _to_text(m.manual_hold_until),
-                None if m.changes_day is None else m.changes_day.isoformat(),
-                m.changes_today,
-            )
-            for name, m in memory.items()
-        ]
+        """Replace ``campaign``'s memory with ``memory``, all or nothing.
+
+        The first save of a campaign in this process rewrites it whole; later saves write
+        only the lists and rules that differ from the previous save (none: no transaction).
+        """
+        with self._lock:
+            previous = self._memory.get(campaign) if campaign in self._saved else None
+            if previous is None:
+                self._replace_memory(campaign, memory)
+            else:
+                self._update_memory(campaign, previous, memory)
+            self._memory[campaign] = dict(sorted(memory.items()))
+            self._saved.add(campaign)
+
+    def _replace_memory(self, campaign: str, memory: Mapping[str, ListMemory]) -> None:
+        list_rows = [_list_row(campaign, name, m) for name, m in memory.items()]
         rule_rows = [
-            (
-                campaign,
-                name,
-                rule,
-                _to_text(r.holding_since),
-                int(r.active),
-                _to_text(r.active_changed_at),
-            )
+            _rule_row(campaign, name, rule, r)
             for name, m in memory.items()
             for rule, r in m.rules.items()
         ]
         with self._transaction() as db:
             db.execute("DELETE FROM list_memory WHERE campaign = ?", (campaign,))
             db.execute("DELETE FROM rule_memory WHERE campaign = ?", (campaign,))
+            db.executemany(_INSERT_LIST, list_rows)
+            db.executemany(_INSERT_RULE, rule_rows)
+
+    def _update_memory(
+        self, campaign: str, previous: Mapping[str, ListMemory], memory: Mapping[str, ListMemory]
+    ) -> None:
+        list_rows: list[tuple[object, ...]] = []
+        rule_rows: list[tuple[object, ...]] = []
+        gone_rules: list[tuple[str, str, str]] = []
+        for name, m in memory.items():
+            old = previous.get(name)
+            if old is m or old == m:
+                continue
+            if old is None or not _same_list_fields(old, m):
+                list_rows.append(_list_row(campaign, name, m))
+            old_rules = old.rules if old is not None else {}
+            for rule, r in m.rules.items():
+                before = old_rules.get(rule)
+                if before is not r and before != r:
+                    rule_rows.append(_rule_row(campaign, name, rule, r))
+            gone_rules.extend((campaign, name, rule) for rule in old_rules if rule not in m.rules)
+        gone_lists = [(campaign, name) for name in previous if name not in memory]
+        if not (list_rows or rule_rows or gone_rules or gone_lists):
+            return
+        with self._transaction() as db:
+            db.executemany("DELETE FROM list_memory WHERE campaign = ? AND list = ?", gone_lists)
+            db.executemany("DELETE FROM rule_memory WHERE campaign = ? AND list = ?", gone_lists)
             db.executemany(
-                "INSERT INTO list_memory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list_rows
+                "DELETE FROM rule_memory WHERE campaign = ? AND list = ? AND rule = ?", gone_rules
             )
-            db.executemany("INSERT INTO rule_memory VALUES (?, ?, ?, ?, ?, ?)", rule_rows)
+            db.executemany(_UPSERT_LIST, list_rows)
+            db.executemany(_UPSERT_RULE, rule_rows)
 
     # -- history ------------------------------------------------------------------
 
     def add_samples(self, campaign: str, samples: Mapping[str, HistorySample]) -> None:
         """Record one sample per list (a second sample at the same instant replaces it)."""
-        rows = [
-            (campaign, name, _to_text(s.ts), s.pulled, s.completed, s.added)
-            for name, s in samples.items()
-        ]
-        with self._transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)", rows)
+        texts: dict[datetime, tuple[str, datetime]] = {}  # a cycle's lists share one instant
+        rows: list[tuple[object, ...]] = []
+        kept: list[tuple[str, HistorySample]] = []
+        for name, s in samples.items():
+            found = texts.get(s.ts)
+            if found is None:
+                text = _to_text(s.ts)
+                assert text is not None
+                found = texts[s.ts] = (text, _required(text))
+            text, utc = found
+            rows.append((campaign, name, text, s.pulled, s.completed, s.added))
+            kept.append((name, HistorySample(utc, s.pulled, s.completed, s.added)))
+        with self._lock:
+            with self._transaction() as db:
+                db.executemany("INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)", rows)
+            cached = self._history.get(campaign)
+            if cached is not None:
+                for name, sample in kept:
+                    cached.put(name, sample)
 
     def history(self, campaign: str, since: datetime) -> dict[str, list[HistorySample]]:
         """Samples of ``campaign`` at or after ``since``, per list, oldest first."""
+        if since.tzinfo is None:
+            raise ValueError(f"the state store keeps aware datetimes only, got {since!r}")
         with self._lock:
-            rows = self._db.execute(
-                "SELECT list, ts, pulled, completed, added FROM history"
-                " WHERE campaign = ? AND ts >= ? ORDER BY list, ts",
-                (campaign, _to_text(since)),
-            ).fetchall()
+            cached = self._history.get(campaign)
+            if cached is None or since < cached.since:
+                cached = self._history[campaign] = self._read_history(campaign, since)
+            return cached.since_(since)
+
+    def _read_history(self, campaign: str, since: datetime) -> _CachedHistory:
+        text = _to_text(since)
+        assert text is not None
+        rows = self._db.execute(
+            "SELECT list, ts, pulled, completed, added FROM history"
+            " WHERE campaign = ? AND ts >= ? ORDER BY list, ts",
+            (campaign, text),
+        ).fetchall()
         found: dict[str, list[HistorySample]] = {}
         instants: dict[str, datetime] = {}  # every list shares the cycle's instant: parse once
         for name, ts, pulled, completed, added in rows:
@@ -249,13 +322,111 @@ class StateStore:
             found.setdefault(name, []).append(
                 HistorySample(ts=when, pulled=pulled, completed=completed, added=added)
             )
-        return found
+        return _CachedHistory(_required(text), found)
 
     def prune_history(self, before: datetime) -> int:
         """Drop samples older than ``before``, for every campaign; returns how many."""
-        with self._transaction() as db:
-            cursor = db.execute("DELETE FROM history WHERE ts < ?", (_to_text(before),))
-            return cursor.rowcount
+        with self._lock:
+            with self._transaction() as db:
+                count = db.execute("DELETE FROM history WHERE ts < ?", (_to_text(before),))
+                dropped = count.rowcount
+            for cached in self._history.values():
+                cached.drop_before(before)
+            return dropped
+
+
+class _CachedHistory:
+    """A campaign's history rows at or after ``since``, exactly as in the file."""
+
+    def __init__(self, since: datetime, lists: dict[str, list[HistorySample]]) -> None:
+        self.since = since
+        self.lists = lists  # per list, oldest first; no empty lists
+
+    def since_(self, since: datetime) -> dict[str, list[HistorySample]]:
+        found: dict[str, list[HistorySample]] = {}
+        for name in sorted(self.lists):  # the file's ORDER BY list
+            samples = self.lists[name]
+            if samples[0].ts >= since:
+                found[name] = samples[:]
+            elif samples[-1].ts >= since:
+                found[name] = samples[bisect_left(samples, since, key=_instant) :]
+        return found
+
+    def put(self, name: str, sample: HistorySample) -> None:
+        if sample.ts < self.since:
+            return  # outside what this cache holds
+        samples = self.lists.setdefault(name, [])
+        if not samples or samples[-1].ts < sample.ts:
+            samples.append(sample)
+            return
+        at = bisect_left(samples, sample.ts, key=_instant)
+        if at < len(samples) and samples[at].ts == sample.ts:
+            samples[at] = sample
+        else:
+            samples.insert(at, sample)
+
+    def drop_before(self, before: datetime) -> None:
+        for name in list(self.lists):
+            samples = self.lists[name]
+            if samples[0].ts >= before:
+                continue
+            del samples[: bisect_left(samples, before, key=_instant)]
+            if not samples:
+                del self.lists[name]
+
+
+def _instant(sample: HistorySample) -> datetime:
+    return sample.ts
+
+
+def _same_list_fields(a: ListMemory, b: ListMemory) -> bool:
+    """Equal apart from ``rules``: the ``list_memory`` row need not be written."""
+    return (
+        a.base_weight == b.base_weight
+        and a.human_paused == b.human_paused
+        and a.first_seen == b.first_seen
+        and a.last_written_weight == b.last_written_weight
+        and a.last_written_paused == b.last_written_paused
+        and a.paused_by_mixer == b.paused_by_mixer
+        and a.last_change_at == b.last_change_at
+        and a.manual_hold_until == b.manual_hold_until
+        and a.changes_day == b.changes_day
+        and a.changes_today == b.changes_today
+    )
+
+
+_INSERT_LIST = "INSERT INTO list_memory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_RULE = "INSERT INTO rule_memory VALUES (?, ?, ?, ?, ?, ?)"
+_UPSERT_LIST = "INSERT OR REPLACE INTO list_memory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_UPSERT_RULE = "INSERT OR REPLACE INTO rule_memory VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def _list_row(campaign: str, name: str, m: ListMemory) -> tuple[object, ...]:
+    return (
+        campaign,
+        name,
+        m.base_weight,
+        int(m.human_paused),
+        _to_text(m.first_seen),
+        m.last_written_weight,
+        None if m.last_written_paused is None else int(m.last_written_paused),
+        int(m.paused_by_mixer),
+        _to_text(m.last_change_at),
+        _to_text(m.manual_hold_until),
+        None if m.changes_day is None else m.changes_day.isoformat(),
+        m.changes_today,
+    )
+
+
+def _rule_row(campaign: str, name: str, rule: str, r: RuleMemory) -> tuple[object, ...]:
+    return (
+        campaign,
+        name,
+        rule,
+        _to_text(r.holding_since),
+        int(r.active),
+        _to_text(r.active_changed_at),
+    )
 
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"

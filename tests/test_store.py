@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import sqlite3
 import threading
 from datetime import UTC, date, datetime, timedelta
@@ -186,3 +188,158 @@ def test_concurrent_threads_share_one_connection(tmp_path: Path) -> None:
         assert errors == []
         assert store.load_memory("C3")["A"].base_weight == 20
         assert len(store.history("C0", since=T0)["A"]) == 20
+
+
+# -- the write-through cache -------------------------------------------------------
+
+
+def on_file(path: Path, campaigns: list[str], since: datetime) -> tuple[object, ...]:
+    """What a newly opened store sees: every campaign's memory and history."""
+    with StateStore(path) as fresh:
+        return tuple((fresh.load_memory(c), fresh.history(c, since=since)) for c in campaigns)
+
+
+def table_rows(path: Path) -> tuple[list[tuple[object, ...]], ...]:
+    """Every row of the three tables, sorted, read with a plain SQLite connection."""
+    with sqlite3.connect(path) as raw:
+        return tuple(
+            sorted(raw.execute(f"SELECT * FROM {table}").fetchall())
+            for table in ("list_memory", "rule_memory", "history")
+        )
+
+
+def random_memory(rng: random.Random, now: datetime) -> dict[str, ListMemory]:
+    """Memory for a random subset of lists, with random rule timers."""
+    memory: dict[str, ListMemory] = {}
+    for name in rng.sample(["A", "B", "C", "D", "E"], rng.randint(0, 5)):
+        rules = {
+            rule: RuleMemory(
+                holding_since=rng.choice([None, now, T0]),
+                active=rng.random() < 0.5,
+                active_changed_at=rng.choice([None, now]),
+            )
+            for rule in rng.sample(["boost", "pause", "calm"], rng.randint(0, 3))
+        }
+        memory[name] = ListMemory(
+            base_weight=rng.randint(1, 3),
+            human_paused=rng.random() < 0.2,
+            first_seen=T0,
+            last_written_weight=rng.choice([None, 10, 20]),
+            last_written_paused=rng.choice([None, False, True]),
+            paused_by_mixer=rng.random() < 0.2,
+            last_change_at=rng.choice([None, now]),
+            manual_hold_until=rng.choice([None, now + timedelta(hours=1)]),
+            changes_day=rng.choice([None, now.date()]),
+            changes_today=rng.randint(0, 2),
+            rules=rules,
+        )
+    return memory
+
+
+def edit_memory(
+    rng: random.Random, memory: dict[str, ListMemory], now: datetime
+) -> dict[str, ListMemory]:
+    """Keep most lists as they are (same objects), change, add or drop a few."""
+    fresh = random_memory(rng, now)
+    edited = {name: m for name, m in memory.items() if rng.random() < 0.8}
+    for name, m in fresh.items():
+        if name not in edited or rng.random() < 0.3:
+            edited[name] = m
+    return edited
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cached_store_matches_reopened_store(tmp_path: Path, seed: int) -> None:
+    """After many cycles of adds, prunes and saves, a reopened store sees what the cache
+    answers, and the tables hold what whole rewrites would have left."""
+    rng = random.Random(seed)
+    path, twin_path = tmp_path / "cached.db", tmp_path / "rewrite.db"
+    campaigns = ["Sales", "B2B"]
+    window = timedelta(minutes=15)
+    memory: dict[str, dict[str, ListMemory]] = {c: {} for c in campaigns}
+    with StateStore(path) as store, StateStore(twin_path) as twin:
+        for minute in range(120):
+            now = T0 + timedelta(minutes=minute)
+            for campaign in campaigns:
+                when = now - timedelta(minutes=rng.choice([0, 0, 0, 1, 7]))  # late, repeated
+                samples = {
+                    name: HistorySample(when, rng.randint(0, 99), rng.randint(0, 9), 100)
+                    for name in rng.sample(["A", "B", "C", "D"], rng.randint(1, 4))
+                }
+                store.add_samples(campaign, samples)
+                twin.add_samples(campaign, samples)
+                assert store.load_memory(campaign) == memory[campaign]
+                since = now - window * rng.choice([1, 1, 1, 3])  # sometimes further back
+                assert (
+                    store.history(campaign, since=since) == on_file(path, [campaign], since)[0][1]
+                )
+                memory[campaign] = edit_memory(rng, memory[campaign], now)
+                store.save_memory(campaign, memory[campaign])
+                twin.save_memory(campaign, memory[campaign])
+                twin._forget()  # the twin rewrites every campaign whole, as before the cache
+            assert store.prune_history(now - window * 2) == twin.prune_history(now - window * 2)
+        end = T0 + timedelta(minutes=119)
+        answers = tuple(
+            (store.load_memory(c), store.history(c, since=T0 - window)) for c in campaigns
+        )
+    assert answers == on_file(path, campaigns, T0 - window)
+    assert table_rows(path) == table_rows(twin_path)
+    assert [answers[i][0] for i in range(2)] == [memory["Sales"], memory["B2B"]]
+    assert max(s.ts for samples in answers[0][1].values() for s in samples) == end
+
+
+def test_unchanged_save_writes_nothing(tmp_path: Path) -> None:
+    """Saving the memory just loaded touches no row; changing one rule rewrites two rows."""
+    with StateStore(tmp_path / "s.db") as store:
+        store.save_memory("Sales", {"A": full_memory(), "B": ListMemory(1, False, T0)})
+        before = store._db.total_changes
+        store.save_memory("Sales", store.load_memory("Sales"))
+        assert store._db.total_changes == before
+        a = full_memory()
+        changed = dataclasses.replace(a, rules={**a.rules, "pause": RuleMemory(active=True)})
+        store.save_memory("Sales", {"A": changed, "B": ListMemory(1, False, T0)})
+        assert store._db.total_changes - before == 1  # the one rule row
+        assert store.load_memory("Sales")["A"] == changed
+
+
+def test_history_answered_from_memory_after_first_read(tmp_path: Path) -> None:
+    """Once read, a campaign's history is served from memory, also for new samples."""
+    with StateStore(tmp_path / "s.db") as store:
+        store.add_samples("S", {"A": HistorySample(T0, 1, 0, 9)})
+        assert [s.pulled for s in store.history("S", since=T0)["A"]] == [1]
+        store._db.execute("DELETE FROM history")  # behind the store's back
+        store.add_samples("S", {"A": HistorySample(T0 + timedelta(minutes=1), 2, 0, 9)})
+        assert [s.pulled for s in store.history("S", since=T0)["A"]] == [1, 2]
+
+
+def test_history_returned_lists_are_copies(tmp_path: Path) -> None:
+    """Editing what history() returned does not change the next answer."""
+    with StateStore(tmp_path / "s.db") as store:
+        store.add_samples("S", {"A": HistorySample(T0, 1, 0, 9)})
+        store.history("S", since=T0)["A"].clear()
+        assert len(store.history("S", since=T0)["A"]) == 1
+
+
+def test_failed_transaction_drops_cache(tmp_path: Path) -> None:
+    """A save SQLite refuses half-way is rolled back, and reads come from the file again."""
+    path = tmp_path / "s.db"
+    with StateStore(path) as store:
+        store.save_memory("Sales", {"A": full_memory()})
+        store.save_memory("Sales", {"A": full_memory()})  # now diffing
+        with sqlite3.connect(path) as raw:
+            raw.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON list_memory WHEN NEW.list = 'Boom'"
+                " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        with pytest.raises(sqlite3.DatabaseError, match="refused"):
+            store.save_memory("Sales", {"A": ListMemory(1, False, T0), "Boom": full_memory()})
+        assert store._memory == {}
+        assert store.load_memory("Sales") == {"A": full_memory()}
+        store.save_memory("Sales", {"A": ListMemory(2, False, T0)})  # the store still works
+    assert on_file(path, ["Sales"], T0)[0][0] == {"A": ListMemory(2, False, T0)}
+
+
+def test_naive_since_refused(tmp_path: Path) -> None:
+    """history() with a naive instant is a ValueError, as it was before the cache."""
+    with StateStore(tmp_path / "s.db") as store, pytest.raises(ValueError, match="aware"):
+        store.history("S", since=datetime(2024, 1, 1))
