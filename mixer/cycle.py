@@ -1,10 +1,10 @@
 """One mixer cycle for every configured campaign: the code ``once``, ``run``, the
 simulator and the tests share.
 
-*Now* is read once, at the start, and passed down. Reads run concurrently (bounded);
-planning, writing and logging then go campaign by campaign. A campaign whose read fails
-gets no write this cycle; the others carry on. Every outcome lands in the decision log,
-which is fsynced before the cycle returns.
+*Now* is read once, at the start, and passed down. Reads run concurrently (bounded, on one
+thread pool kept for the runner's life); planning, writing and logging then go campaign by
+campaign. A campaign whose read fails gets no write this cycle; the others carry on. Every
+outcome lands in the decision log, which is fsynced before the cycle returns.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any, Literal
 
 import httpx
@@ -132,6 +133,8 @@ class CycleRunner:
         self.limits = limits_from(settings)
         self.engine_settings = engine_settings_from(settings)
         self.on_result = on_result
+        # Created at the first cycle with more than one campaign, kept until close().
+        self._read_pool: ThreadPoolExecutor | None = None
 
     def run_cycle(self) -> CycleReport:
         now = self.clock.now()
@@ -153,6 +156,9 @@ class CycleRunner:
         return report
 
     def close(self) -> None:
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=True)
+            self._read_pool = None
         self.client.close()
         self.store.close()
         self.decision_log.close()
@@ -162,17 +168,21 @@ class CycleRunner:
     def _read_all(
         self, campaigns: Sequence[str], now: datetime
     ) -> dict[str, CampaignSnapshot | MixerError]:
-        def read(campaign: str) -> CampaignSnapshot | MixerError:
-            try:
-                return self.client.read_lists(campaign, now=now)
-            except MixerError as exc:
-                return exc
-
         if len(campaigns) <= 1:
-            return {c: read(c) for c in campaigns}
-        workers = min(MAX_CONCURRENT_READS, len(campaigns))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qm-read") as pool:
-            return dict(zip(campaigns, pool.map(read, campaigns), strict=True))
+            return {c: self._read(c, now) for c in campaigns}
+        if self._read_pool is None:
+            self._read_pool = ThreadPoolExecutor(
+                max_workers=min(MAX_CONCURRENT_READS, len(campaigns)),
+                thread_name_prefix="qm-read",
+            )
+        reads = self._read_pool.map(self._read, campaigns, repeat(now))
+        return dict(zip(campaigns, reads, strict=True))
+
+    def _read(self, campaign: str, now: datetime) -> CampaignSnapshot | MixerError:
+        try:
+            return self.client.read_lists(campaign, now=now)
+        except MixerError as exc:
+            return exc
 
     def _run_campaign(
         self,

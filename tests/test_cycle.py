@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -316,3 +318,42 @@ def test_non_finite_facts_are_logged_as_null() -> None:
         "b": None,
         "c": 1.2346,
     }
+
+
+def read_threads(mixer: Mixer) -> list[str]:
+    """Wrap the client's read so each call records the name of the thread it ran on."""
+    names: list[str] = []
+    read = mixer.runner.client.read_lists
+
+    def recording(campaign: str, **kw: Any) -> Any:
+        names.append(threading.current_thread().name)
+        return read(campaign, **kw)
+
+    mixer.runner.client.read_lists = recording  # type: ignore[method-assign]
+    return names
+
+
+def test_reads_share_one_pool_for_the_runner_life(make: type[Mixer]) -> None:
+    """Several campaigns are read on one thread pool, reused every cycle, ended by close()."""
+    mixer = make(lists=TWO_LISTS, rules=BOOST, campaigns=["Sales", "Ghost"])
+    names = read_threads(mixer)
+    mixer.cycles(3)
+    pool = mixer.runner._read_pool
+    mixer.cycle()
+    assert mixer.runner._read_pool is pool is not None
+    assert len(names) == 8
+    assert all(name.startswith("qm-read") for name in names)
+    assert len(set(names)) <= 2
+    workers = [t for t in threading.enumerate() if t.name in set(names)]
+    mixer.runner.close()
+    assert mixer.runner._read_pool is None
+    assert not any(t.is_alive() for t in workers)
+
+
+def test_one_campaign_is_read_without_a_pool(make: type[Mixer]) -> None:
+    """A single campaign is read on the cycle's own thread; no pool is made."""
+    mixer = make(lists=TWO_LISTS, rules=BOOST)
+    names = read_threads(mixer)
+    mixer.cycles(2)
+    assert names == [threading.current_thread().name] * 2
+    assert mixer.runner._read_pool is None
