@@ -111,11 +111,14 @@ def test_once_refuses_a_state_dir_held_by_a_daemon(
 def test_once_unreachable_qm_is_one_line_exit_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An unreachable QM gives exit 1 and the cycle's error names the host."""
+    """An unreachable QM gives exit 1 and one stderr line naming the campaign and host."""
     config = write_config(tmp_path, "http://127.0.0.1:9/qm")
     assert main(["once", "-c", str(config)]) == 1
-    out = capsys.readouterr().out
-    assert "127.0.0.1:9" in out
+    captured = capsys.readouterr()
+    assert "Sales: error (see stderr)" in captured.out
+    (line,) = [x for x in captured.err.splitlines() if x.startswith("amo-mixer: campaign")]
+    assert line.startswith("amo-mixer: campaign 'Sales': QM at 127.0.0.1:9 ")
+    assert "Traceback" not in captured.err
 
 
 def test_check_ok_and_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

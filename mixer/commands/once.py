@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report_as_json(report), indent=2, ensure_ascii=False))
     else:
         print(render_table(report))
+    # The plan goes to stdout; each failed campaign is one line on stderr.
+    for name, error in report.errors.items():
+        print(f"amo-mixer: campaign {name!r}: {error}", file=sys.stderr)
     return report.exit_code
 
 
@@ -94,7 +97,7 @@ def render_table(report: CycleReport) -> str:
     for name, result in report.results.items():
         plan = result.plan
         if result.error:
-            notes.append(f"{name}: error: {result.error}")
+            notes.append(f"{name}: error (see stderr)")
         if plan is None:
             continue
         for stop in plan.stops:
