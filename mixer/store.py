@@ -275,18 +275,17 @@ class StateStore:
 
     def add_samples(self, campaign: str, samples: Mapping[str, HistorySample]) -> None:
         """Record one sample per list (a second sample at the same instant replaces it)."""
-        texts: dict[datetime, tuple[str, datetime]] = {}  # a cycle's lists share one instant
+        texts: dict[datetime, str] = {}  # a cycle's lists share one instant: format it once
         rows: list[tuple[object, ...]] = []
         kept: list[tuple[str, HistorySample]] = []
         for name, s in samples.items():
-            found = texts.get(s.ts)
-            if found is None:
-                text = _to_text(s.ts)
-                assert text is not None
-                found = texts[s.ts] = (text, _required(text))
-            text, utc = found
+            text = texts.get(s.ts)
+            if text is None:
+                text = texts[s.ts] = _instant_text(s.ts)
             rows.append((campaign, name, text, s.pulled, s.completed, s.added))
-            kept.append((name, HistorySample(utc, s.pulled, s.completed, s.added)))
+            if s.ts.tzinfo is not UTC:  # keep what a read of the file gives: UTC instants
+                s = HistorySample(_required(text), s.pulled, s.completed, s.added)
+            kept.append((name, s))
         with self._lock:
             with self._transaction() as db:
                 db.executemany("INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)", rows)
@@ -306,8 +305,7 @@ class StateStore:
             return cached.since_(since)
 
     def _read_history(self, campaign: str, since: datetime) -> _CachedHistory:
-        text = _to_text(since)
-        assert text is not None
+        text = _instant_text(since)
         rows = self._db.execute(
             "SELECT list, ts, pulled, completed, added FROM history"
             " WHERE campaign = ? AND ts >= ? ORDER BY list, ts",
@@ -344,12 +342,12 @@ class _CachedHistory:
 
     def since_(self, since: datetime) -> dict[str, list[HistorySample]]:
         found: dict[str, list[HistorySample]] = {}
+        at = 0
         for name in sorted(self.lists):  # the file's ORDER BY list
             samples = self.lists[name]
-            if samples[0].ts >= since:
-                found[name] = samples[:]
-            elif samples[-1].ts >= since:
-                found[name] = samples[bisect_left(samples, since, key=_instant) :]
+            at = _cut(samples, since, at)
+            if at < len(samples):
+                found[name] = samples[at:]
         return found
 
     def put(self, name: str, sample: HistorySample) -> None:
@@ -366,13 +364,27 @@ class _CachedHistory:
             samples.insert(at, sample)
 
     def drop_before(self, before: datetime) -> None:
+        at = 0
         for name in list(self.lists):
             samples = self.lists[name]
-            if samples[0].ts >= before:
-                continue
-            del samples[: bisect_left(samples, before, key=_instant)]
-            if not samples:
-                del self.lists[name]
+            at = _cut(samples, before, at)
+            if at:
+                del samples[:at]
+                if not samples:
+                    del self.lists[name]
+
+
+def _cut(samples: list[HistorySample], when: datetime, hint: int) -> int:
+    """Index of the first sample at or after ``when``; tries ``hint`` first, since the
+    lists of a campaign are sampled at the same instants and so cut at the same place."""
+    size = len(samples)
+    if (
+        hint <= size
+        and (hint == size or samples[hint].ts >= when)
+        and (hint == 0 or samples[hint - 1].ts < when)
+    ):
+        return hint
+    return bisect_left(samples, when, key=_instant)
 
 
 def _instant(sample: HistorySample) -> datetime:
@@ -433,8 +445,10 @@ _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def _to_text(when: datetime | None) -> str | None:
-    if when is None:
-        return None
+    return None if when is None else _instant_text(when)
+
+
+def _instant_text(when: datetime) -> str:
     if when.tzinfo is None:
         raise ValueError(f"the state store keeps aware datetimes only, got {when!r}")
     return when.astimezone(UTC).strftime(_FORMAT)
