@@ -353,10 +353,10 @@ def parse_last_pull(value: str | None, tz: tzinfo) -> datetime | None:
     text = value.strip()
     if not text or text.startswith("0000-00-00"):
         return None
-    try:
-        parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
-    except ValueError:
+    try:  # fromisoformat reads QM's form too, ~30x faster than strptime
         parsed = datetime.fromisoformat(text)
+    except ValueError:  # e.g. unpadded fields, which strptime still takes
+        parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=tz)
     return parsed.astimezone(tz)
