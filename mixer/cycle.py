@@ -33,7 +33,7 @@ from mixer.guardrails import CampaignPlan, Limits, plan_campaign
 from mixer.metrics import MixerMetrics
 from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
-from mixer.snapshot import CampaignSnapshot
+from mixer.snapshot import CampaignSnapshot, ListUpdate
 from mixer.store import StateStore
 
 Mode = Literal["dry-run", "apply"]
@@ -271,15 +271,25 @@ class CycleRunner:
         except MixerError as exc:
             result.outcome, result.error = "error", exc.message
             self._event("error", now, cycle_id, campaign=campaign, error=exc.message, kind="write")
-            return set()
+            # A write can fail after QM applied it (a timeout, a cut connection, a later
+            # chunk refused): read back, so what did land is remembered as the mixer's
+            # own and not taken for a human's change next cycle.
+            try:
+                reply = self.client.read_lists(campaign, now=now)
+            except MixerError:
+                return set()
+            return _landed(reply, plan.updates)
         mismatches = changed_mismatches(reply, plan.updates)
         if not mismatches:
             return {u.name for u in plan.updates}
-        message = "QM did not take every update: " + "; ".join(mismatches)
+        message = (
+            f"QM at {self.client.host} did not take every update (amoUpdateLists, campaign "
+            f"{campaign!r}): {'; '.join(mismatches)}; the next cycle tries again, and if "
+            "this persists check QM's logs"
+        )
         result.outcome, result.error = "error", message
         self._event("error", now, cycle_id, campaign=campaign, error=message, kind="verify")
-        bad = {u.name for u in plan.updates if any(u.name in m for m in mismatches)}
-        return {u.name for u in plan.updates} - bad
+        return _landed(reply, plan.updates)
 
     # -- logging ------------------------------------------------------------------
 
@@ -383,6 +393,16 @@ def build_runner(
         mode=mode,
         on_result=on_result,
     )
+
+
+def _landed(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:
+    """The updates QM's listing shows as applied."""
+    landed = set()
+    for update in updates:
+        item = reply.get(update.name)
+        if item is not None and (item.weight, item.paused) == (update.weight, update.paused):
+            landed.add(update.name)
+    return landed
 
 
 def _cycle_id(now: datetime) -> str:

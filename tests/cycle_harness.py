@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,10 @@ class Mixer:
         guardrails: dict[str, Any] | None = None,
         campaigns: list[str] | None = None,
         scenario: str | None = None,
+        wrap: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None,
     ) -> None:
         self.tmp_path = tmp_path
+        self.wrap = wrap
         self.clock = FakeClock(START)
         scenario_file = tmp_path / "scenario.yaml"
         scenario_file.write_text(scenario or scenario_yaml(lists), encoding="utf-8")
@@ -86,9 +89,10 @@ class Mixer:
         self.runner: CycleRunner = self._build()
 
     def _build(self) -> CycleRunner:
-        return build_runner(
-            self.settings, clock=self.clock, transport=httpx.WSGITransport(app=self.app)
-        )
+        transport: httpx.BaseTransport = httpx.WSGITransport(app=self.app)
+        if self.wrap is not None:
+            transport = self.wrap(transport)
+        return build_runner(self.settings, clock=self.clock, transport=transport)
 
     def restart(self) -> None:
         """Close and rebuild the runner, as a daemon restart would."""

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.cycle_harness import Mixer
@@ -357,3 +358,29 @@ def test_one_campaign_is_read_without_a_pool(make: type[Mixer]) -> None:
     mixer.cycles(2)
     assert names == [threading.current_thread().name] * 2
     assert mixer.runner._read_pool is None
+
+
+class _AppliedThenTimedOut(httpx.BaseTransport):
+    """QM applies the write, but the reply never arrives (a read timeout)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if b"listUpdates" in request.read():
+            raise httpx.ReadTimeout("timed out", request=request)
+        return response
+
+
+def test_write_that_landed_despite_an_error_is_not_an_override(make: type[Mixer]) -> None:
+    """A write QM applied but never confirmed is read back and kept as the mixer's own."""
+    mixer = make(lists=TWO_LISTS, rules=BOOST, wrap=_AppliedThenTimedOut)
+    report = mixer.cycle()
+    assert report.outcomes == {"Sales": "error"}
+    assert mixer.qm_list("Boost Me").weight == 30
+    (error,) = mixer.records("error")
+    assert error["kind"] == "write"
+    assert [d["applied"] for d in mixer.records("decision")] == [True]
+    mixer.cycle()
+    assert mixer.records("override") == []
