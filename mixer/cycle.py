@@ -350,6 +350,25 @@ class CycleRunner:
                 self.metrics.lists(result.campaign, _state_counts(read))
 
 
+def client_from(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> QMClient:
+    """The QM client the settings describe; refuses to start without a password."""
+    password = settings.qm.password
+    if password is None:
+        raise ConfigError(
+            "no QM password: set AMO_MIXER_QM_PASSWORD, qm.password_file, or the systemd "
+            "credential qm_password"
+        )
+    return QMClient(
+        settings.qm.url,
+        settings.qm.user,
+        password.get_secret_value(),
+        timezone=settings.qm.tz,
+        timeout=settings.qm.timeout.total_seconds(),
+        verify_tls=settings.qm.verify_tls,
+        transport=transport,
+    )
+
+
 def build_runner(
     settings: Settings,
     *,
@@ -364,21 +383,7 @@ def build_runner(
     """Open the client, the state store and the decision log; load the rules."""
     if rules is None:
         rules = load_rules(settings.rule_files())
-    password = settings.qm.password
-    if password is None:
-        raise ConfigError(
-            "no QM password: set AMO_MIXER_QM_PASSWORD, qm.password_file, or the systemd "
-            "credential qm_password"
-        )
-    client = QMClient(
-        settings.qm.url,
-        settings.qm.user,
-        password.get_secret_value(),
-        timezone=settings.qm.tz,
-        timeout=settings.qm.timeout.total_seconds(),
-        verify_tls=settings.qm.verify_tls,
-        transport=transport,
-    )
+    client = client_from(settings, transport=transport)
     store = StateStore(settings.state_dir / "state.sqlite3")
     decision_log = DecisionLog(settings.decision_log)
     return CycleRunner(

@@ -96,7 +96,7 @@ def _parse_at(text: str) -> datetime:
 
 
 def _read_snapshot(args: argparse.Namespace, settings: Any, now: datetime) -> Any:
-    from mixer.qm import QMClient
+    from mixer.cycle import client_from
     from mixer.qm.wire import parse_lists_reply
     from mixer.snapshot import CampaignSnapshot
 
@@ -107,17 +107,9 @@ def _read_snapshot(args: argparse.Namespace, settings: Any, now: datetime) -> An
             raise UsageError(f"cannot read --snapshot {args.snapshot}: {exc.strerror}") from None
         lists = parse_lists_reply(body, timezone=settings.qm.tz, campaign=args.campaign)
         return CampaignSnapshot(args.campaign, tuple(lists), now)
-    password = settings.qm.password
-    if password is None:
+    if settings.qm.password is None:
         raise UsageError("explain reads QM live and needs a password (or use --snapshot FILE)")
-    with QMClient(
-        settings.qm.url,
-        settings.qm.user,
-        password.get_secret_value(),
-        timezone=settings.qm.tz,
-        timeout=settings.qm.timeout.total_seconds(),
-        verify_tls=settings.qm.verify_tls,
-    ) as client:
+    with client_from(settings) as client:
         return client.read_lists(args.campaign, now=now)
 
 
