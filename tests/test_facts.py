@@ -128,6 +128,9 @@ def samples(*points: tuple[int, int, int]) -> list[HistorySample]:
         ([(15, 30, 25)], 40.0, 20.0),  # 10 pulled, 5 completed in 15 min
         ([(30, 20, 10)], 40.0, 40.0),
         ([(90, 0, 0), (30, 20, 10)], 40.0, 40.0),  # the 90-min sample is out of the window
+        # oldest first, as the store gives them: the first in the window and the snapshot
+        ([(90, 0, 0), (45, 10, 0), (30, 20, 10), (-5, 99, 99)], 40.0, 40.0),
+        ([(30, 20, 10), (0, 30, 20)], 20.0, 20.0),  # a sample at now stands for the snapshot
     ],
 )
 def test_rates_need_min_history_within_the_window(

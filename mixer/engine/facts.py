@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -139,7 +140,11 @@ def compute_facts(
     now: datetime,
     settings: EngineSettings,
 ) -> dict[str, dict[str, object]]:
-    """Every fact of every list of the campaign: ``list name -> fact name -> value``."""
+    """Every fact of every list of the campaign: ``list name -> fact name -> value``.
+
+    ``history`` holds each list's samples oldest first (as ``StateStore.history()`` gives
+    them); rates read the first and last sample of the window and do not sort.
+    """
     tz = settings.timezone
     local_now = now.astimezone(tz)
     empty = ListMetadata()
@@ -199,14 +204,18 @@ def _rate_facts(
     now: datetime,
     settings: EngineSettings,
 ) -> dict[str, object]:
-    """Rates over the window: null until the samples in it span ``min_history``."""
-    since = now - settings.history_window
-    window = sorted((s for s in samples if since <= s.ts <= now), key=lambda s: s.ts)
-    if not window or window[-1].ts < now:
-        window.append(
-            HistorySample(ts=now, pulled=item.pulled, completed=item.completed, added=item.added)
-        )
-    first, last = window[0], window[-1]
+    """Rates over the window: null until the samples in it span ``min_history``.
+
+    ``samples`` must be oldest first, as ``StateStore.history()`` returns them: only the
+    first and last samples of the window count, found by bisection (no sort per list per
+    cycle). The snapshot itself is the last sample when none is at ``now``.
+    """
+    start = bisect_left(samples, now - settings.history_window, key=_sample_ts)
+    end = bisect_right(samples, now, lo=start, key=_sample_ts)
+    last = samples[end - 1] if start < end else None
+    if last is None or last.ts < now:
+        last = HistorySample(ts=now, pulled=item.pulled, completed=item.completed, added=item.added)
+    first = samples[start] if start < end else last
     span = last.ts - first.ts
     pull_rate: float | None = None
     complete_rate: float | None = None
@@ -223,6 +232,10 @@ def _rate_facts(
         "complete_rate_per_hour": complete_rate,
         "eta_hours": eta,
     }
+
+
+def _sample_ts(sample: HistorySample) -> datetime:
+    return sample.ts
 
 
 def _deadline_facts(
