@@ -304,6 +304,19 @@ lists:
     assert (other.tags, other.weight, other.priority) == ((), None, 3)
 
 
+def test_campaign_rules_and_merged_metadata_are_kept_between_cycles(tmp_path: Path) -> None:
+    """for_campaign gives the same object per campaign; metadata_for merges once per list."""
+    path = write(tmp_path, "a.yaml", "lists:\n  - match: 'A*'\n    tags: [x]\n")
+    ruleset = load_rules([path])
+    sales = ruleset.for_campaign("Sales")
+    assert ruleset.for_campaign("Sales") is sales
+    assert ruleset.for_campaign("Support") is not sales
+    first = sales.metadata_for("A1")
+    assert first.tags == ("x",)
+    assert sales.metadata_for("A1") is first
+    assert sales.metadata_for("B1").tags == ()
+
+
 def test_extra_metadata_fields_become_typed_facts(tmp_path: Path) -> None:
     """An extra field is a fact rules can read, typed from its value."""
     path = write(

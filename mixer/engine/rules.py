@@ -358,6 +358,10 @@ class RuleFile:
         return not self.campaigns or any(fnmatch.fnmatchcase(campaign, g) for g in self.campaigns)
 
 
+# At most this many list names keep their merged metadata per campaign.
+_METADATA_KEPT = 10_000
+
+
 @dataclass(frozen=True)
 class CampaignRules:
     """The rules and list metadata that apply to one campaign, in order."""
@@ -366,9 +370,20 @@ class CampaignRules:
     rules: tuple[Rule, ...]
     lists: tuple[ListEntry, ...] = ()
     fact_types: Mapping[str, ValueType] = field(default_factory=lambda: dict(FACT_TYPES))
+    # Merged metadata per list name: the entries never change once loaded, and every
+    # cycle asks for every list's (reconciliation and facts), so each is merged once.
+    _metadata: dict[str, ListMetadata] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def metadata_for(self, list_name: str) -> ListMetadata:
-        return merge_metadata(self.lists, list_name)
+        """Every ``lists:`` entry matching ``list_name``, merged (immutable, kept)."""
+        found = self._metadata.get(list_name)
+        if found is None:
+            if len(self._metadata) >= _METADATA_KEPT:  # list names come and go: stay bounded
+                self._metadata.clear()
+            found = self._metadata[list_name] = merge_metadata(self.lists, list_name)
+        return found
 
 
 @dataclass(frozen=True)
@@ -377,15 +392,26 @@ class RuleSet:
 
     files: tuple[RuleFile, ...]
     fact_types: Mapping[str, ValueType] = field(default_factory=lambda: dict(FACT_TYPES))
+    # One CampaignRules per campaign name, kept: the cycle asks every cycle, and the same
+    # object keeps its merged metadata from cycle to cycle.
+    _campaigns: dict[str, CampaignRules] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def for_campaign(self, campaign: str) -> CampaignRules:
+        """The rules and ``lists:`` entries of the files that apply to ``campaign``, in
+        order; the same object for the same name."""
+        found = self._campaigns.get(campaign)
+        if found is not None:
+            return found
         chosen = [f for f in self.files if f.applies_to(campaign)]
-        return CampaignRules(
+        found = CampaignRules(
             campaign=campaign,
             rules=tuple(r for f in chosen for r in f.rules),
             lists=tuple(e for f in chosen for e in f.lists),
             fact_types=self.fact_types,
         )
+        return self._campaigns.setdefault(campaign, found)
 
 
 def description_fields(description: str | None) -> list[str]:
