@@ -247,8 +247,13 @@ def test_deadline_rank_orders_unfinished_lists_by_deadline() -> None:
         item("Late", notes="deadline: 2024-05-03"),
         item("Soon", notes="deadline: 2024-04-29 18:00"),
         item("Same", notes="deadline: 2024-04-29 18:00"),
-        item("Done", notes="deadline: 2024-04-29 09:00", pulled=100, completed=100,
-             dialer_state="completed"),
+        item(
+            "Done",
+            notes="deadline: 2024-04-29 09:00",
+            pulled=100,
+            completed=100,
+            dialer_state="completed",
+        ),
         item("Human", notes="deadline: 2024-04-29 10:00", list_state="paused"),
         item("None"),
     )
