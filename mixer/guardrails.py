@@ -150,7 +150,8 @@ def plan_campaign(
     for item in snapshot.lists:
         mem = reconciled[item.name]
         evaluated = evaluation.lists[item.name]
-        timers[item.name] = replace(mem, rules=dict(evaluated.rule_memory))
+        if evaluated.rule_memory != mem.rules:  # most cycles no timer moves: keep mem itself
+            timers[item.name] = replace(mem, rules=dict(evaluated.rule_memory))
         outcome = guard_list(item, evaluated, mem, now, local_date, limits)
         outcomes[item.name] = outcome
         if (outcome.weight, outcome.paused) != (item.weight, item.paused):

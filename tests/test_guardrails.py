@@ -6,11 +6,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import ListMemory
-from mixer.guardrails import Limits, clamp_weight, guard_list, max_step_for, reconcile_memory
+from mixer.engine.rules import load_rules
+from mixer.guardrails import (
+    Limits,
+    clamp_weight,
+    guard_list,
+    max_step_for,
+    plan_campaign,
+    reconcile_memory,
+)
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 NOW = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)
@@ -191,3 +201,19 @@ def test_resume_writes_the_wished_weight() -> None:
         Limits(),
     )
     assert (out.weight, out.paused) == (40, False)
+
+
+def test_plan_keeps_a_lists_memory_object_when_no_rule_timer_moved() -> None:
+    """plan_campaign passes memory through unchanged, and replaces it when a timer moves."""
+    text = "rules:\n  - name: low\n    when: weight < 5\n    for: 10m\n    set: {weight: 8}\n"
+    rules = load_rules([], extra_texts=[("t.yaml", text)]).for_campaign("Sales")
+    settings = EngineSettings(timezone=ZoneInfo("UTC"))
+    quiet = CampaignSnapshot("Sales", (snap("A", 10),), NOW)
+    first = plan_campaign(rules, quiet, {}, {}, NOW, settings, Limits())
+    kept = first.memory_after(True)
+    again = plan_campaign(rules, quiet, kept, {}, NOW, settings, Limits())
+    assert again.memory["A"] is kept["A"]
+    low = CampaignSnapshot("Sales", (snap("A", 3),), NOW)
+    held = {"A": memory(base_weight=3, last_written_weight=3, last_written_paused=False)}
+    moved = plan_campaign(rules, low, held, {}, NOW, settings, Limits())
+    assert moved.memory["A"].rules["low"].holding_since == NOW
