@@ -225,6 +225,21 @@ def test_bad_count_names_list_and_field(value: Any) -> None:
     assert "list 'B2B' with a bad 'weight'" in str(caught.value)
 
 
+def test_plain_and_coerced_list_objects_read_the_same() -> None:
+    """A list needing no coercion reads as the same snapshot as one the model coerces."""
+    plain = wire_list("Ünïcode", listState=" Paused ", dialerCanReserve="CLOSED", listNotes=None)
+    coerced = dict(plain, weight="10", nNumbersAdded="546", nNumbersPulled=" 118 ")
+    assert parse([plain]) == parse([coerced])
+    assert parse([plain])[0].list_state == "paused"
+    assert parse([plain])[0].notes == ""
+
+
+def test_list_name_that_is_not_valid_unicode_is_a_bad_reply() -> None:
+    """A listName holding a lone surrogate (possible in JSON) is a bad reply naming it."""
+    with pytest.raises(QMBadReplyError, match=r"with a bad 'listName'"):
+        parse([wire_list("Bad \ud800")])
+
+
 def test_list_entry_that_is_not_an_object_is_a_bad_reply() -> None:
     """A scalar inside the lists array is a bad reply naming its position."""
     with pytest.raises(QMBadReplyError, match=r"list #1 that is not an object"):

@@ -369,12 +369,60 @@ def _list_label(item: Any, index: int) -> str:
     return f"list #{index + 1}"
 
 
-def parse_list(item: Any, index: int, tz: tzinfo, context: ReplyContext) -> ListSnapshot:
-    """One wire list object -> ``ListSnapshot``, or ``QMBadReplyError`` naming list+field."""
-    label = _list_label(item, index)
+# The fields of one list object, in ListSnapshot's order (lastPull still as text).
+_WireFields = tuple[str, str | None, int, str, str, str, int, int, int, str | None]
+_COUNT_KEYS = ("weight", "nNumbersAdded", "nNumbersCompleted", "nNumbersPulled")
+
+
+def _plain_fields(item: dict[str, Any]) -> _WireFields | None:
+    """The fields of a list object that needs no coercion, as QM sends them: integers as
+    JSON numbers, strings as strings, a non-empty name that is valid Unicode. Gives what
+    ``_WireList`` would; None sends anything else through the model, which coerces what
+    it can and says what is wrong (the model costs ≈4 µs per list, this ≈1 µs).
+    """
+    name = item.get("listName")
+    notes = item.get("listNotes")
+    last_pull = item.get("lastPull")
+    weight, added, completed, pulled = (item.get(key) for key in _COUNT_KEYS)
+    list_state = item.get("listState")
+    dialer_state = item.get("dialerState")
+    can_reserve = item.get("dialerCanReserve")
+    if not (
+        type(name) is str
+        and name
+        and (notes is None or type(notes) is str)
+        and (last_pull is None or type(last_pull) is str)
+        and type(weight) is int
+        and type(added) is int
+        and type(completed) is int
+        and type(pulled) is int
+        and type(list_state) is str
+        and type(dialer_state) is str
+        and type(can_reserve) is str
+    ):
+        return None
+    if not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: the model names the problem
+            return None
+    return (
+        name,
+        notes,
+        weight,
+        _state_word(list_state),
+        _state_word(dialer_state),
+        _state_word(can_reserve),
+        added,
+        completed,
+        pulled,
+        last_pull,
+    )
+
+
+def _model_fields(item: dict[str, Any], label: str, context: ReplyContext) -> _WireFields:
+    """The fields of any list object through ``_WireList``, or ``QMBadReplyError``."""
     todo = "the reply does not match QM's API page; check the QM version and qm.url"
-    if not isinstance(item, dict):
-        raise context.bad_reply(f"sent {label} that is not an object", todo)
     try:
         wire = _WireList.model_validate(item)
     except ValidationError as exc:
@@ -386,24 +434,49 @@ def parse_list(item: Any, index: int, tz: tzinfo, context: ReplyContext) -> List
             shown = context.redact(repr(problem.get("input")))[:60]
             what = f"sent {label} with a bad '{where}' ({problem['msg']}, got {shown})"
         raise context.bad_reply(what, todo) from None
+    return (
+        wire.name,
+        wire.notes,
+        wire.weight,
+        wire.list_state,
+        wire.dialer_state,
+        wire.can_reserve_state,
+        wire.added,
+        wire.completed,
+        wire.pulled,
+        wire.last_pull,
+    )
+
+
+def parse_list(item: Any, index: int, tz: tzinfo, context: ReplyContext) -> ListSnapshot:
+    """One wire list object -> ``ListSnapshot``, or ``QMBadReplyError`` naming list+field."""
+    if not isinstance(item, dict):
+        todo = "the reply does not match QM's API page; check the QM version and qm.url"
+        raise context.bad_reply(f"sent {_list_label(item, index)} that is not an object", todo)
+    fields = _plain_fields(item)
+    if fields is None:
+        fields = _model_fields(item, _list_label(item, index), context)
+    name, notes, weight, list_state, dialer_state, can_reserve, added, completed, pulled, text = (
+        fields
+    )
     try:
-        last_pull = parse_last_pull(wire.last_pull, tz)
+        last_pull = parse_last_pull(text, tz)
     except ValueError:
-        shown = context.redact(repr(wire.last_pull))[:60]
+        shown = context.redact(repr(text))[:60]
         raise context.bad_reply(
-            f"sent {label} with an unreadable 'lastPull' {shown}",
+            f"sent {_list_label(item, index)} with an unreadable 'lastPull' {shown}",
             "expected 'YYYY-MM-DD HH:MM:SS' in QM's time zone; check the QM version",
         ) from None
     return ListSnapshot(
-        name=wire.name,
-        notes=wire.notes or "",
-        weight=wire.weight,
-        list_state=wire.list_state,
-        dialer_state=wire.dialer_state,
-        can_reserve_state=wire.can_reserve_state,
-        added=wire.added,
-        completed=wire.completed,
-        pulled=wire.pulled,
+        name=name,
+        notes=notes or "",
+        weight=weight,
+        list_state=list_state,
+        dialer_state=dialer_state,
+        can_reserve_state=can_reserve,
+        added=added,
+        completed=completed,
+        pulled=pulled,
         last_pull=last_pull,
     )
 
