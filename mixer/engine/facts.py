@@ -20,6 +20,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from mixer.engine.expressions import ValueType
@@ -107,6 +108,7 @@ FACT_TYPES: Mapping[str, ValueType] = {
 }
 
 
+@lru_cache(maxsize=4096)  # notes rarely change: every cycle asks again for every list
 def parse_deadline_tag(notes: str, tz: ZoneInfo) -> datetime | None:
     """The ``deadline: YYYY-MM-DD[ HH:MM[:SS]]`` tag in list notes, in ``tz``; None if absent
     or not a real date. A date-only deadline is the end of that day (the next midnight)."""
@@ -326,24 +328,20 @@ def _add_campaign_facts(snapshot: CampaignSnapshot, per_list: dict[str, dict[str
     ]
     campaign_required = sum(required) if required else None
 
+    competes = [_competes_on_deadline(i, per_list[i.name]) for i in items]
     ranked = sorted(
-        {
-            _deadline_key(per_list[i.name])
-            for i in items
-            if _competes_on_deadline(i, per_list[i.name])
-        }
+        {_deadline_key(per_list[i.name]) for i, c in zip(items, competes, strict=True) if c}
     )
-    competing = sum(1 for i in items if _competes_on_deadline(i, per_list[i.name]))
-    for item in items:
+    competing = sum(competes)
+    for item, item_competes in zip(items, competes, strict=True):
         facts = per_list[item.name]
         rate = facts["pull_rate_per_hour"]
         share = None
         if campaign_rate is not None and campaign_rate > 0 and isinstance(rate, int | float):
             share = rate / campaign_rate
         rank = None
-        if _competes_on_deadline(item, facts):
-            key = _deadline_key(facts)
-            rank = 1 + sum(1 for other in ranked if other < key)
+        if item_competes:
+            rank = 1 + bisect_left(ranked, _deadline_key(facts))  # 1 + earlier deadlines
         facts.update(
             {
                 "campaign_open_lists": open_lists,
