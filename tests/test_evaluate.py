@@ -15,26 +15,10 @@ from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import ListMemory
 from mixer.engine.rules import CampaignRules, load_rules
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
+from tests.snapshots import item
 
 SETTINGS = EngineSettings(timezone=ZoneInfo("Europe/Zurich"))
 T0 = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)  # Monday 10:00 local
-
-
-def item(name: str = "A", **kw: Any) -> ListSnapshot:
-    base: dict[str, Any] = {
-        "name": name,
-        "notes": "",
-        "weight": 10,
-        "list_state": "open",
-        "dialer_state": "open",
-        "can_reserve_state": "open",
-        "added": 100,
-        "completed": 30,
-        "pulled": 40,
-        "last_pull": None,
-    }
-    base.update(kw)
-    return ListSnapshot(**base)
 
 
 def rules_from(tmp_path: Path, text: str) -> CampaignRules:

@@ -12,27 +12,11 @@ from mixer.engine.facts import FACT_TYPES, EngineSettings, compute_facts, parse_
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.metadata import ListMetadata
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
+from tests.snapshots import item
 
 ZURICH = ZoneInfo("Europe/Zurich")
 SETTINGS = EngineSettings(timezone=ZURICH)
 NOW = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)  # Monday 10:00 in Zurich (CEST)
-
-
-def item(name: str = "A", **kw: Any) -> ListSnapshot:
-    base: dict[str, Any] = {
-        "name": name,
-        "notes": "",
-        "weight": 10,
-        "list_state": "open",
-        "dialer_state": "open",
-        "can_reserve_state": "open",
-        "added": 100,
-        "completed": 30,
-        "pulled": 40,
-        "last_pull": None,
-    }
-    base.update(kw)
-    return ListSnapshot(**base)
 
 
 def facts_of(
