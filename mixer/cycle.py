@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import repeat
 from typing import Any, Literal
 
@@ -39,6 +39,7 @@ from mixer.store import StateStore
 Mode = Literal["dry-run", "apply"]
 Outcome = Literal["ok", "error", "guardrail"]
 MAX_CONCURRENT_READS = 4
+PRUNE_EVERY = timedelta(minutes=10)  # how far the history cut moves between two prunes
 
 
 @dataclass
@@ -135,6 +136,7 @@ class CycleRunner:
         self.on_result = on_result
         # Created at the first cycle with more than one campaign, kept until close().
         self._read_pool: ThreadPoolExecutor | None = None
+        self._pruned_to: datetime | None = None  # the last cut prune_history applied
 
     def run_cycle(self) -> CycleReport:
         now = self.clock.now()
@@ -150,10 +152,24 @@ class CycleRunner:
             report.results[campaign] = result
             if self.on_result is not None:
                 self.on_result(result)
-        self.store.prune_history(now - self.settings.history.window * 2)
+        self._prune(now)
         self.decision_log.sync()
         report.duration_s = time.monotonic() - started
         return report
+
+    def _prune(self, now: datetime) -> None:
+        """Drop history older than twice the window, at most once per ``PRUNE_EVERY``.
+
+        Reads ask ``history`` for one window only, so samples a few minutes past the cut
+        are never read; one DELETE per ten minutes of clock instead of one per cycle. A
+        clock that moves backwards prunes at once (the cut is then earlier, a no-op).
+        """
+        cut = now - self.settings.history.window * 2
+        last = self._pruned_to
+        if last is not None and last <= cut < last + PRUNE_EVERY:
+            return
+        self.store.prune_history(cut)
+        self._pruned_to = cut
 
     def close(self) -> None:
         if self._read_pool is not None:
