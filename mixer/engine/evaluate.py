@@ -177,6 +177,9 @@ def _remember(
     return found
 
 
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
+
 def _evaluate_list(
     rules: tuple[Rule, ...],
     name: str,
@@ -189,7 +192,7 @@ def _evaluate_list(
     paused = mem.human_paused
     tags = facts.get("tags") or ()
     assert isinstance(tags, tuple)
-    null_here = frozenset(fact for fact, value in facts.items() if value is None)
+    null_here = frozenset([fact for fact, value in facts.items() if value is None])
     remembered = mem.rules
     rows: list[_Row] = []
     fired: list[Rule] = []
@@ -209,6 +212,22 @@ def _evaluate_list(
         if not rule.matches_every_list and not rule.matches(name, tags):
             rows.append(_Skip.UNMATCHED)
             continue
+        when = rule.when
+        if (
+            when is not None
+            and not previous.active
+            and previous.holding_since is None
+            and (not null_here or null_here.isdisjoint(when.names))
+        ):
+            # The common case, without a call: see _evaluate_rule's first return.
+            try:
+                condition = bool(when(facts))
+            except ExpressionEvaluationError:
+                condition = True  # let _evaluate_rule record the error
+            if not condition:
+                new_memory[rule.name] = previous
+                rows.append(_Skip.FALSE)
+                continue
         row, new_memory[rule.name] = _evaluate_rule(rule, facts, null_here, previous, now, shared)
         rows.append(row)
         if isinstance(row, tuple) and row[5]:
@@ -220,19 +239,25 @@ def _evaluate_list(
                 paused = bool(effect["paused"])
             if rule.stop:
                 stopped = True
-    read: dict[str, object] = {}
-    for rule in fired:
-        for fact in rule.sorted_reads:
-            read[fact] = facts.get(fact)
+    if fired:
+        read: dict[str, object] = {}
+        for rule in fired:
+            for fact in rule.sorted_reads:
+                read[fact] = facts.get(fact)
+        read_facts: Mapping[str, object] = MappingProxyType(read)
+        fired_names = tuple([r.name for r in fired])
+        reason = _reason(fired, facts)
+    else:
+        read_facts, fired_names, reason = _EMPTY, (), NO_RULE_REASON
     return ListEvaluation(
         name=name,
         baseline_weight=mem.base_weight,
         baseline_paused=mem.human_paused,
         weight=weight,
         paused=paused,
-        fired=tuple(r.name for r in fired),
-        reason=_reason(fired, facts),
-        facts=MappingProxyType(read),
+        fired=fired_names,
+        reason=reason,
+        facts=read_facts,
         rule_memory=MappingProxyType(new_memory),
         standby=facts.get("standby") is True,
         outcomes=RuleOutcomes(rules, tuple(rows), facts),
