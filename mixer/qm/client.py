@@ -118,6 +118,7 @@ class QMClient:
         host = f"[{url.host}]" if ":" in url.host else url.host
         self.host = f"{host}:{url.port}" if url.port is not None else host
         self._secrets = _secret_forms(user, password)
+        self._urls: dict[str, httpx.URL] = {}
         self._http = httpx.Client(
             auth=httpx.BasicAuth(user, password),
             timeout=httpx.Timeout(timeout),
@@ -126,6 +127,13 @@ class QMClient:
             follow_redirects=False,
             headers={"Accept": "application/json"},
         )
+
+    def _url(self, endpoint: str) -> httpx.URL:
+        """The endpoint's URL, parsed once: httpx parses a string URL on every request."""
+        url = self._urls.get(endpoint)
+        if url is None:
+            url = self._urls[endpoint] = httpx.URL(f"{self.base_url}/{endpoint}.do")
+        return url
 
     def __repr__(self) -> str:
         return f"QMClient({self.base_url!r}, user={self.user!r})"
@@ -279,8 +287,7 @@ class QMClient:
         context = ReplyContext(f"QM at {self.host}", endpoint, campaign, redact=self._redact)
         tries = (f"after {attempt} attempts",) if attempt > 1 else ()
         try:
-            url = f"{self.base_url}/{endpoint}.do"
-            response = self._http.post(url, content=body, headers=_FORM)
+            response = self._http.post(self._url(endpoint), content=body, headers=_FORM)
         except httpx.TimeoutException as exc:
             raise QMUnreachableError(
                 context.message(
