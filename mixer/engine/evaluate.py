@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 from mixer.engine.expressions import Expression, ExpressionEvaluationError
@@ -135,9 +135,10 @@ def evaluate(
     metadata = {item.name: rules.metadata_for(item.name) for item in snapshot.lists}
     facts = compute_facts(snapshot, memory, history, metadata, now, settings)
     shared: dict[_Timers, RuleMemory] = {}
+    watched = _watched(rules.rules)
     lists = {
         item.name: _evaluate_list(
-            rules.rules, item.name, facts[item.name], memory[item.name], now, shared
+            rules.rules, watched, item.name, facts[item.name], memory[item.name], now, shared
         )
         for item in snapshot.lists
     }
@@ -178,10 +179,21 @@ def _remember(
 
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
+_ABSENT = object()
+
+
+def _watched(rules: tuple[Rule, ...]) -> tuple[str, ...]:
+    """Every fact some rule's ``when`` reads: the only facts whose nullness matters."""
+    names: set[str] = set()
+    for rule in rules:
+        if rule.when is not None:
+            names.update(rule.when.names)
+    return tuple(sorted(names))
 
 
 def _evaluate_list(
     rules: tuple[Rule, ...],
+    watched: tuple[str, ...],
     name: str,
     facts: Mapping[str, object],
     mem: ListMemory,
@@ -192,7 +204,8 @@ def _evaluate_list(
     paused = mem.human_paused
     tags = facts.get("tags") or ()
     assert isinstance(tags, tuple)
-    null_here = frozenset([fact for fact, value in facts.items() if value is None])
+    # The null facts a `when` reads (a fact the list lacks is not null: it is an error).
+    null_here = frozenset([fact for fact in watched if facts.get(fact, _ABSENT) is None])
     remembered = mem.rules
     rows: list[_Row] = []
     fired: list[Rule] = []
@@ -436,7 +449,7 @@ def _render(rule: Rule, facts: Mapping[str, object]) -> str:
     if not rule.placeholders:
         return description
     out: list[str] = []
-    for literal, name, spec, _ in string.Formatter().parse(description):
+    for literal, name, spec in _parsed(description):
         out.append(literal)
         if name is None:
             continue
@@ -449,6 +462,14 @@ def _render(rule: Rule, facts: Mapping[str, object]) -> str:
         except (TypeError, ValueError):
             out.append(_value(value))
     return "".join(out)
+
+
+@lru_cache(maxsize=1024)
+def _parsed(description: str) -> tuple[tuple[str, str | None, str | None], ...]:
+    """A description's literal text and placeholders, parsed once per text."""
+    return tuple(
+        (literal, name, spec) for literal, name, spec, _ in string.Formatter().parse(description)
+    )
 
 
 def _value(value: object) -> str:
