@@ -149,11 +149,12 @@ def compute_facts(
     """
     tz = settings.timezone
     local_now = now.astimezone(tz)
+    utc_now = local_now.astimezone(UTC)
     empty = ListMetadata()
     per_list: dict[str, dict[str, object]] = {}
     for item in snapshot.lists:
         meta = metadata.get(item.name, empty)
-        facts = _list_facts(item, local_now, tz)
+        facts = _list_facts(item, utc_now, tz)
         facts.update(_rate_facts(item, history.get(item.name, ()), now, settings))
         facts.update(_deadline_facts(item, meta, facts, local_now, tz))
         facts.update(_memory_facts(item, memory.get(item.name), now))
@@ -173,11 +174,11 @@ def compute_facts(
     return per_list
 
 
-def _list_facts(item: ListSnapshot, local_now: datetime, tz: ZoneInfo) -> dict[str, object]:
+def _list_facts(item: ListSnapshot, utc_now: datetime, tz: ZoneInfo) -> dict[str, object]:
     last_pull = None if item.last_pull is None else localize(item.last_pull, tz)
     idle = None
     if last_pull is not None:
-        elapsed = local_now.astimezone(UTC) - last_pull.astimezone(UTC)
+        elapsed = utc_now - last_pull.astimezone(UTC)
         idle = max(elapsed.total_seconds() / 60, 0.0)
     return {
         "list": item.name,
@@ -333,6 +334,14 @@ def _add_campaign_facts(snapshot: CampaignSnapshot, per_list: dict[str, dict[str
         {_deadline_key(per_list[i.name]) for i, c in zip(items, competes, strict=True) if c}
     )
     competing = sum(competes)
+    common = {
+        "campaign_open_lists": open_lists,
+        "campaign_reservable_lists": reservable,
+        "campaign_deadline_lists": competing,
+        "campaign_unpulled": unpulled,
+        "campaign_pull_rate_per_hour": campaign_rate,
+        "campaign_required_rate_per_hour": campaign_required,
+    }
     for item, item_competes in zip(items, competes, strict=True):
         facts = per_list[item.name]
         rate = facts["pull_rate_per_hour"]
@@ -342,18 +351,9 @@ def _add_campaign_facts(snapshot: CampaignSnapshot, per_list: dict[str, dict[str
         rank = None
         if item_competes:
             rank = 1 + bisect_left(ranked, _deadline_key(facts))  # 1 + earlier deadlines
-        facts.update(
-            {
-                "campaign_open_lists": open_lists,
-                "campaign_reservable_lists": reservable,
-                "campaign_deadline_lists": competing,
-                "campaign_unpulled": unpulled,
-                "campaign_pull_rate_per_hour": campaign_rate,
-                "campaign_required_rate_per_hour": campaign_required,
-                "share_of_pulls": share,
-                "deadline_rank": rank,
-            }
-        )
+        facts.update(common)
+        facts["share_of_pulls"] = share
+        facts["deadline_rank"] = rank
 
 
 def _competes_on_deadline(item: ListSnapshot, facts: Mapping[str, object]) -> bool:
