@@ -20,10 +20,11 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import structlog
+
+from mixer.closing import Closing
 
 DECISION_CSV_COLUMNS = (
     "ts",
@@ -43,7 +44,7 @@ TAIL_CHUNK = 64 * 1024
 log = structlog.get_logger("amo-mixer.decisions")
 
 
-class DecisionLog:
+class DecisionLog(Closing):
     """Appends records to the decision log at ``path``, repairing a torn tail on open."""
 
     def __init__(self, path: Path, *, max_bytes: int = 64 * 1024 * 1024, backups: int = 20) -> None:
@@ -138,17 +139,6 @@ class DecisionLog:
                 os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = None
-
-    def __enter__(self) -> DecisionLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # -- reading -------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import TracebackType
 
+from mixer.closing import Closing
 from mixer.engine.memory import HistorySample, ListMemory, RuleMemory
 from mixer.errors import MixerError
 
@@ -69,7 +69,7 @@ class StoreError(MixerError):
     """The state file cannot be used as it is."""
 
 
-class StateStore:
+class StateStore(Closing):
     """Memory per list and counters history, for every campaign, in ``path``.
 
     Write-through cache: the process holding the state directory is its only writer (a
@@ -135,17 +135,6 @@ class StateStore:
         with self._lock:
             self._forget()
             self._db.close()
-
-    def __enter__(self) -> StateStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -15,13 +15,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, tzinfo
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 import httpx
 import stamina
 
+from mixer.closing import Closing
 from mixer.errors import ConfigError
 from mixer.qm.errors import (
     QMAuthError,
@@ -78,7 +78,7 @@ def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, QMError) and exc.transient
 
 
-class QMClient:
+class QMClient(Closing):
     """Reads and writes AMO call lists of one QM server.
 
     ``read_lists`` and ``update_lists`` return ``CampaignSnapshot``; every failure is a
@@ -142,17 +142,6 @@ class QMClient:
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> QMClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- the API ------------------------------------------------------------------------
 
