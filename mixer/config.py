@@ -106,6 +106,13 @@ class QMSettings(_Section):
     )
     timeout: Duration = Field(timedelta(seconds=10), description="Timeout of one HTTP call.")
     verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
+    concurrent_reads: int = Field(
+        4,
+        ge=1,
+        le=16,
+        description="Campaigns read from QM at once; 1 reads them in turn (an in-process "
+        "emulator, or a QM that should see one request at a time).",
+    )
 
     @property
     def tz(self) -> ZoneInfo:

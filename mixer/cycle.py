@@ -1,10 +1,11 @@
 """One mixer cycle for every configured campaign: the code ``once``, ``run``, the
 simulator and the tests share.
 
-*Now* is read once, at the start, and passed down. Reads run concurrently (bounded, on one
-thread pool kept for the runner's life); planning, writing and logging then go campaign by
-campaign. A campaign whose read fails gets no write this cycle; the others carry on. Every
-outcome lands in the decision log, which is fsynced before the cycle returns.
+*Now* is read once, at the start, and passed down. Reads run concurrently (at most
+``qm.concurrent_reads`` at once, on one thread pool kept for the runner's life); planning,
+writing and logging then go campaign by campaign. A campaign whose read fails gets no
+write this cycle; the others carry on. Every outcome lands in the decision log, which is
+fsynced before the cycle returns.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from mixer.store import StateStore
 
 Mode = Literal["dry-run", "apply"]
 Outcome = Literal["ok", "error", "guardrail"]
-MAX_CONCURRENT_READS = 4
 PRUNE_EVERY = timedelta(minutes=10)  # how far the history cut moves between two prunes
 
 
@@ -184,11 +184,12 @@ class CycleRunner:
     def _read_all(
         self, campaigns: Sequence[str], now: datetime
     ) -> dict[str, CampaignSnapshot | MixerError]:
-        if len(campaigns) <= 1:
+        workers = min(self.settings.qm.concurrent_reads, len(campaigns))
+        if workers <= 1:
             return {c: self._read(c, now) for c in campaigns}
         if self._read_pool is None:
             self._read_pool = ThreadPoolExecutor(
-                max_workers=min(MAX_CONCURRENT_READS, len(campaigns)),
+                max_workers=workers,
                 thread_name_prefix="qm-read",
             )
         reads = self._read_pool.map(self._read, campaigns, repeat(now))

@@ -54,6 +54,7 @@ class Mixer:
         campaigns: list[str] | None = None,
         scenario: str | None = None,
         wrap: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None,
+        qm: dict[str, Any] | None = None,
     ) -> None:
         self.tmp_path = tmp_path
         self.wrap = wrap
@@ -73,6 +74,7 @@ class Mixer:
                 "password": "bot",
                 "timezone": "Europe/Zurich",
                 "timeout": "5s",
+                **(qm or {}),
             },
             "campaigns": campaigns or ["Sales"],
             "rules": ["rules/*.yaml"],

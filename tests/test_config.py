@@ -51,6 +51,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.interval == timedelta(seconds=60)
     assert settings.qm.timeout == timedelta(seconds=10)
     assert settings.qm.verify_tls is True
+    assert settings.qm.concurrent_reads == 4
     assert settings.guardrails.min_weight == 1
     assert settings.guardrails.max_weight == 100
     assert settings.guardrails.manual_hold == timedelta(hours=1)
@@ -398,6 +399,8 @@ def test_empty_file_lists_required_keys(tmp_path: Path) -> None:
         ("qm: {url: 'http://qm/qm?x=1', user: r}", "At 'qm.url': expected the QM base URL"),
         ("qm: {url: 'http://qm/qm', user: r, password: 1234}", "At 'qm.password': must be text"),
         ("qm: {url: 'http://qm/qm', user: r, verify_tls: maybe}", "At 'qm.verify_tls': "),
+        ("qm: {url: 'http://qm/qm', user: r, concurrent_reads: 0}", "At 'qm.concurrent_reads': "),
+        ("qm: {url: 'http://qm/qm', user: r, concurrent_reads: 99}", "At 'qm.concurrent_reads': "),
         ("qm: {url: 'http://qm/qm', user: r}\nguardrails: {max_step: '0%'}", "more than 0%"),
         ("qm: {url: 'http://qm/qm', user: r}\nguardrails: {max_step: 0}", "must be at least 1"),
         ("qm: {url: 'http://qm/qm', user: r}\nguardrails: {max_step_percent: 5}", "unknown key"),

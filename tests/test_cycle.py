@@ -351,6 +351,18 @@ def test_reads_share_one_pool_for_the_runner_life(make: type[Mixer]) -> None:
     assert not any(t.is_alive() for t in workers)
 
 
+def test_concurrent_reads_1_reads_campaigns_in_turn(make: type[Mixer]) -> None:
+    """``qm.concurrent_reads: 1`` reads every campaign on the cycle's thread, in order."""
+    mixer = make(
+        lists=TWO_LISTS, rules=BOOST, campaigns=["Sales", "Ghost"], qm={"concurrent_reads": 1}
+    )
+    names = read_threads(mixer)
+    reports = mixer.cycles(2)
+    assert names == [threading.current_thread().name] * 4
+    assert mixer.runner._read_pool is None
+    assert [r.results["Sales"].outcome for r in reports] == ["ok", "ok"]
+
+
 def test_one_campaign_is_read_without_a_pool(make: type[Mixer]) -> None:
     """A single campaign is read on the cycle's own thread; no pool is made."""
     mixer = make(lists=TWO_LISTS, rules=BOOST)

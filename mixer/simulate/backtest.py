@@ -154,7 +154,9 @@ def _run_rules(
     from mixer.config import load_settings
     from mixer.cycle import build_runner
 
-    config = write_config(workdir, url=IN_PROCESS_URL, scenario=scenario, rule_files=rules)
+    config = write_config(
+        workdir, url=IN_PROCESS_URL, scenario=scenario, rule_files=rules, concurrent_reads=1
+    )
     settings = load_settings(config, environ={})
     runner = build_runner(
         settings, clock=clock, transport=httpx.WSGITransport(app=app), log=_SilentLog()

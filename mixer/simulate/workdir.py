@@ -32,8 +32,13 @@ def write_config(
     scenario: Scenario,
     rule_files: Sequence[Path],
     interval: str = "60s",
+    concurrent_reads: int | None = None,
 ) -> Path:
-    """Write ``folder/config.yaml`` for a mixer in apply mode against an emulator at ``url``."""
+    """Write ``folder/config.yaml`` for a mixer in apply mode against an emulator at ``url``.
+
+    ``concurrent_reads``: ``qm.concurrent_reads`` (None leaves the default). An in-process
+    emulator answers without waiting on a network, so reading in turn is fastest there.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     document = {
         "qm": {
@@ -41,6 +46,7 @@ def write_config(
             "user": QM_USER,
             "password": QM_PASSWORD,
             "timezone": scenario.timezone,
+            **({} if concurrent_reads is None else {"concurrent_reads": concurrent_reads}),
         },
         "campaigns": list(scenario.campaigns),
         "rules": [str(Path(path).resolve()) for path in rule_files],
