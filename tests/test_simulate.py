@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 from datetime import timedelta
@@ -106,6 +107,32 @@ def test_static_and_oracle_do_not_depend_on_rules(tmp_path: Path, small: Path) -
     assert oracle.on_time_ratio is not None
     assert oracle.on_time_ratio > static.on_time_ratio
     assert not (tmp_path / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("strategy", ["static", "rules"])
+def test_collector_settings_are_restored_after_a_run(
+    tmp_path: Path, small: Path, strategy: str
+) -> None:
+    """The set-up heap is frozen and young collections are rarer only while a run lasts."""
+    before = gc.get_threshold()
+    during: list[tuple[int, tuple[int, ...]]] = []
+
+    def progress(_strategy: str, fraction: float) -> None:
+        if fraction < 1.0:
+            during.append((gc.get_freeze_count(), gc.get_threshold()))
+
+    run_strategy(
+        load_scenario(small),
+        strategy,  # type: ignore[arg-type]
+        rules=shipped_rule_files(),
+        workdir=tmp_path,
+        duration=timedelta(hours=2),
+        progress=progress,
+    )
+    assert during
+    assert all(frozen > 0 and threshold[0] > before[0] for frozen, threshold in during)
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
 
 
 def test_unknown_strategy_is_refused(tmp_path: Path, small: Path) -> None:

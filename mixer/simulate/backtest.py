@@ -8,9 +8,11 @@ a ``FakeClock`` moved by the loop, so a simulated week costs only the work done 
 
 from __future__ import annotations
 
+import gc
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +32,7 @@ Progress = Callable[[str, float], None]
 # The in-process transport ignores the host; this name only has to be a valid URL.
 IN_PROCESS_URL = "http://emulator.invalid/qm"
 _PROGRESS_EVERY = 60  # simulated steps between progress calls
+_GC_YOUNG_THRESHOLD = 10_000  # while a simulation runs (see _set_up_objects_frozen)
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,12 @@ def run_strategy(
         cycles, decisions = _run_rules(app, clock, scenario, rules, workdir, step, steps, progress)
     else:
         cycles, decisions = 0, 0
-        for index in range(steps):
-            clock.advance(step)
-            app.advance()
-            if progress is not None and index % _PROGRESS_EVERY == 0:
-                progress(strategy, index / steps)
+        with _set_up_objects_frozen():
+            for index in range(steps):
+                clock.advance(step)
+                app.advance()
+                if progress is not None and index % _PROGRESS_EVERY == 0:
+                    progress(strategy, index / steps)
     clock.set(scenario.start + span)
     app.advance()
     if progress is not None:
@@ -163,15 +167,38 @@ def _run_rules(
     )
     decisions = 0
     try:
-        for index in range(steps):
-            report = runner.run_cycle()
-            decisions += report.changes
-            clock.advance(step)
-            if progress is not None and index % _PROGRESS_EVERY == 0:
-                progress("rules", index / steps)
+        with _set_up_objects_frozen():
+            for index in range(steps):
+                report = runner.run_cycle()
+                decisions += report.changes
+                clock.advance(step)
+                if progress is not None and index % _PROGRESS_EVERY == 0:
+                    progress("rules", index / steps)
     finally:
         runner.close()
     return steps, decisions
+
+
+@contextmanager
+def _set_up_objects_frozen() -> Iterator[None]:
+    """Keep what set-up built (the emulator's numbers, rules, modules) out of the garbage
+    collector's full passes while the loop runs.
+
+    A simulated week keeps a large, long-lived heap; every full collection walked all of
+    it again, which cost about 7% of a backtest's time. Those objects live until the run
+    ends, so scanning them finds nothing; they go back to the collector afterwards. The
+    youngest generation is collected every ``_GC_YOUNG_THRESHOLD`` allocations instead of
+    700: a cycle allocates thousands of short-lived objects that reference counting frees.
+    """
+    gc.collect()
+    gc.freeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def _result(
