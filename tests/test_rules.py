@@ -64,6 +64,24 @@ rules:
     assert (second.when, second.when_source) == (None, "true")
 
 
+def test_name_match_is_remembered_per_name_and_stays_bounded(tmp_path: Path) -> None:
+    """Asked again and again, a rule answers as its globs say; its memory of names is capped."""
+    from mixer.engine.rules import _NAME_HITS_KEPT
+
+    path = write(
+        tmp_path, "a.yaml", "rules:\n  - {name: r, match: ['X*', '*-b2b'], set: {weight: 7}}\n"
+    )
+    (rule,) = load_rules([path]).for_campaign("Any").rules
+    names = [
+        f"{'X' if i % 3 == 0 else 'Y'}{i}{'-b2b' if i % 5 == 0 else ''}" for i in range(12_000)
+    ]
+    for _ in range(2):
+        got = [rule.matches(name, ()) for name in names]
+        assert got == [n.startswith("X") or n.endswith("-b2b") for n in names]
+        assert len(rule._name_hits) <= _NAME_HITS_KEPT
+    assert rule.matches("x1", ()) is False  # globs are case-sensitive, cached or not
+
+
 def test_files_apply_in_sorted_order_and_campaign_globs(tmp_path: Path) -> None:
     """Files apply in sorted path order; `campaigns` limits a file to matching campaigns."""
     b = write(

@@ -96,11 +96,30 @@ class ListEvaluation:
     weight: float
     paused: bool
     fired: tuple[str, ...]
-    reason: str
-    facts: Mapping[str, object]  # the facts the fired rules read
     rule_memory: Mapping[str, RuleMemory]
     standby: bool
     outcomes: RuleOutcomes = field(repr=False)
+    fired_rules: tuple[Rule, ...] = field(default=(), repr=False)
+
+    # Most lists have a rule fired every cycle, but only the lists that change (and
+    # ``explain``) are asked why: the sentence and the facts it cites are built on demand.
+
+    @cached_property
+    def reason(self) -> str:
+        """One sentence from the fired rules' descriptions."""
+        return _reason(self.fired_rules, self.outcomes.facts)
+
+    @cached_property
+    def facts(self) -> Mapping[str, object]:
+        """The facts the fired rules read, in rule order."""
+        if not self.fired_rules:
+            return _EMPTY
+        facts = self.outcomes.facts
+        read: dict[str, object] = {}
+        for rule in self.fired_rules:
+            for fact in rule.sorted_reads:
+                read[fact] = facts.get(fact)
+        return MappingProxyType(read)
 
     @cached_property
     def trace(self) -> tuple[RuleTrace, ...]:
@@ -252,28 +271,17 @@ def _evaluate_list(
                 paused = bool(effect["paused"])
             if rule.stop:
                 stopped = True
-    if fired:
-        read: dict[str, object] = {}
-        for rule in fired:
-            for fact in rule.sorted_reads:
-                read[fact] = facts.get(fact)
-        read_facts: Mapping[str, object] = MappingProxyType(read)
-        fired_names = tuple([r.name for r in fired])
-        reason = _reason(fired, facts)
-    else:
-        read_facts, fired_names, reason = _EMPTY, (), NO_RULE_REASON
     return ListEvaluation(
         name=name,
         baseline_weight=mem.base_weight,
         baseline_paused=mem.human_paused,
         weight=weight,
         paused=paused,
-        fired=fired_names,
-        reason=reason,
-        facts=read_facts,
+        fired=tuple([r.name for r in fired]),
         rule_memory=MappingProxyType(new_memory),
         standby=facts.get("standby") is True,
         outcomes=RuleOutcomes(rules, tuple(rows), facts),
+        fired_rules=tuple(fired),
     )
 
 

@@ -303,12 +303,25 @@ class Rule:
 
     def matches(self, list_name: str, tags: Iterable[str]) -> bool:
         """Name matches one glob (if any given) and the list has one tag (if any given)."""
-        if self.names and not any(fnmatch.fnmatchcase(list_name, g) for g in self.names):
-            return False
+        if self.names:
+            hits = self._name_hits
+            hit = hits.get(list_name)
+            if hit is None:
+                hit = any(fnmatch.fnmatchcase(list_name, g) for g in self.names)
+                if len(hits) >= _NAME_HITS_KEPT:  # list names come and go: stay bounded
+                    hits.clear()
+                hits[list_name] = hit
+            if not hit:
+                return False
         return not self.tags or not self.tag_set.isdisjoint(tags)
 
     # Derived once per rule (the rule is immutable) and kept: evaluation reads them for
     # every list of every cycle.
+
+    @cached_property
+    def _name_hits(self) -> dict[str, bool]:
+        """Whether a list name matches the globs, per name seen: every cycle asks again."""
+        return {}
 
     @cached_property
     def matches_every_list(self) -> bool:
@@ -358,8 +371,9 @@ class RuleFile:
         return not self.campaigns or any(fnmatch.fnmatchcase(campaign, g) for g in self.campaigns)
 
 
-# At most this many list names keep their merged metadata per campaign.
-_METADATA_KEPT = 10_000
+# At most this many list names keep their merged metadata per campaign, and their
+# name-glob result per rule.
+_METADATA_KEPT = _NAME_HITS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
