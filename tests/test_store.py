@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mixer.engine.memory import HistorySample, ListMemory, RuleMemory
-from mixer.store import SCHEMA_VERSION, StateStore, StoreError
+from mixer.store import MIGRATIONS, SCHEMA_VERSION, StateStore, StoreError
 
 T0 = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)
 
@@ -136,6 +136,40 @@ def test_schema_version_and_pragmas(tmp_path: Path) -> None:
         assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
+    """A file written by schema version 1 opens with its memory and history intact, and its
+    history table is then keyed by time first (samples of a cycle are stored side by side)."""
+    path = tmp_path / "s.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    raw.execute(
+        "INSERT INTO list_memory VALUES ('S', 'A', 10, 0, ?, NULL, NULL, 0, NULL, NULL, NULL, 0)",
+        ("2024-04-29T08:00:00.000000Z",),
+    )
+    for minute, pulled in ((0, 5), (1, 7), (2, 9)):
+        raw.execute(
+            "INSERT INTO history VALUES ('S', 'A', ?, ?, 1, 100)",
+            (f"2024-04-29T08:0{minute}:00.000000Z", pulled),
+        )
+    raw.close()
+    with StateStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.load_memory("S")["A"].base_weight == 10
+        assert [(s.ts, s.pulled) for s in store.history("S", since=T0)["A"]] == [
+            (T0 + timedelta(minutes=m), p) for m, p in ((0, 5), (1, 7), (2, 9))
+        ]
+        store.add_samples("S", {"A": HistorySample(T0 + timedelta(minutes=3), 11, 2, 100)})
+        assert store.prune_history(T0 + timedelta(minutes=1)) == 1
+    with sqlite3.connect(path) as raw:
+        ddl = raw.execute("SELECT sql FROM sqlite_master WHERE name = 'history'").fetchone()[0]
+        indexes = raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+        pulled = [row[0] for row in raw.execute("SELECT pulled FROM history ORDER BY ts")]
+    assert "PRIMARY KEY (ts, campaign, list)" in ddl
+    assert "WITHOUT ROWID" in ddl
+    assert ("history_ts",) not in indexes
+    assert pulled == [7, 9, 11]
 
 
 def test_newer_schema_refused(tmp_path: Path) -> None:
