@@ -153,15 +153,15 @@ def compute_facts(
     empty = ListMetadata()
     per_list: dict[str, dict[str, object]] = {}
     for item in snapshot.lists:
-        meta = metadata.get(item.name, empty)
-        facts = _list_facts(item, utc_now, tz)
-        facts.update(_rate_facts(item, history.get(item.name, ()), now, settings))
-        facts.update(_deadline_facts(item, meta, facts, local_now, tz))
-        facts.update(_memory_facts(item, memory.get(item.name), now))
-        facts.update(_metadata_facts(meta))
-        facts["campaign"] = snapshot.campaign
-        per_list[item.name] = facts
-    _add_campaign_facts(snapshot, per_list)
+        per_list[item.name] = _list_facts(
+            item,
+            history.get(item.name, ()),
+            metadata.get(item.name, empty),
+            memory.get(item.name),
+            snapshot.campaign,
+            utc_now,
+            settings,
+        )
     clock = {
         "now": local_now,
         "hour": local_now.hour,
@@ -169,18 +169,49 @@ def compute_facts(
         "weekday": local_now.weekday(),
         "date": local_now.date(),
     }
-    for facts in per_list.values():
-        facts.update(clock)
+    _add_campaign_facts(snapshot, per_list, clock)
     return per_list
 
 
-def _list_facts(item: ListSnapshot, utc_now: datetime, tz: ZoneInfo) -> dict[str, object]:
-    last_pull = None if item.last_pull is None else localize(item.last_pull, tz)
+def _list_facts(
+    item: ListSnapshot,
+    samples: Sequence[HistorySample],
+    meta: ListMetadata,
+    mem: ListMemory | None,
+    campaign: str,
+    utc_now: datetime,
+    settings: EngineSettings,
+) -> dict[str, object]:
+    """One list's own facts (the campaign and clock facts are added after), built as one
+    mapping: a cycle computes them for every list."""
+    tz = settings.timezone
+    added, pulled, completed = item.added, item.pulled, item.completed
+    unpulled = max(added - pulled, 0)
+    last_pull = item.last_pull
     idle = None
     if last_pull is not None:
-        elapsed = utc_now - last_pull.astimezone(UTC)
-        idle = max(elapsed.total_seconds() / 60, 0.0)
-    return {
+        last_pull = localize(last_pull, tz)
+        idle = max((utc_now - last_pull).total_seconds() / 60, 0.0)
+    pull_rate, complete_rate = _rates(item, samples, utc_now, settings)
+    eta = unpulled / pull_rate if pull_rate is not None and pull_rate > 0 else None
+    deadline = (
+        localize(meta.deadline, tz)
+        if meta.deadline is not None
+        else parse_deadline_tag(item.notes, tz)
+    )
+    hours = required = behind = None
+    if deadline is not None:
+        # In UTC: aware datetimes sharing one tzinfo subtract as wall times (wrong on DST days).
+        hours = (deadline.astimezone(UTC) - utc_now).total_seconds() / 3600
+        required = unpulled / max(hours, MIN_HOURS_TO_DEADLINE)
+        if unpulled == 0:
+            behind = False
+        elif pull_rate is not None:
+            behind = pull_rate < required
+    since_change = None
+    if mem is not None and mem.last_change_at is not None:
+        since_change = max((utc_now - mem.last_change_at).total_seconds() / 60, 0.0)
+    facts: dict[str, object] = {
         "list": item.name,
         "notes": item.notes,
         "weight": item.weight,
@@ -189,25 +220,45 @@ def _list_facts(item: ListSnapshot, utc_now: datetime, tz: ZoneInfo) -> dict[str
         "dialer_state": item.dialer_state,
         "can_reserve": item.can_reserve,
         "completed_state": item.completed_state,
-        "added": item.added,
-        "completed": item.completed,
-        "pulled": item.pulled,
+        "added": added,
+        "completed": completed,
+        "pulled": pulled,
         "last_pull": last_pull,
-        "remaining": item.added - item.completed,
-        "unpulled": max(item.added - item.pulled, 0),
-        "in_flight": item.pulled - item.completed,
-        "progress": None if item.added <= 0 else min(max(item.completed / item.added, 0.0), 1.0),
+        "remaining": added - completed,
+        "unpulled": unpulled,
+        "in_flight": pulled - completed,
+        "progress": None if added <= 0 else min(max(completed / added, 0.0), 1.0),
         "idle_minutes": idle,
+        "pull_rate_per_hour": pull_rate,
+        "complete_rate_per_hour": complete_rate,
+        "eta_hours": eta,
+        "deadline": deadline,
+        "has_deadline": deadline is not None,
+        "hours_to_deadline": hours,
+        "required_rate_per_hour": required,
+        "behind_schedule": behind,
+        "base_weight": item.weight if mem is None else mem.base_weight,
+        "paused_by_mixer": False if mem is None else mem.paused_by_mixer,
+        "minutes_since_change": since_change,
+        "manual_hold": False if mem is None else mem.in_manual_hold(utc_now),
+        "tags": tuple(meta.tags),
+        "priority": meta.priority,
+        "standby": meta.standby,
     }
+    if meta.extra:
+        facts.update(meta.extra)
+    facts["campaign"] = campaign
+    return facts
 
 
-def _rate_facts(
+def _rates(
     item: ListSnapshot,
     samples: Sequence[HistorySample],
     now: datetime,
     settings: EngineSettings,
-) -> dict[str, object]:
-    """Rates over the window: null until the samples in it span ``min_history``.
+) -> tuple[float | None, float | None]:
+    """Pull and completion rates per hour over the window: None until the samples in it
+    span ``min_history``.
 
     ``samples`` must be oldest first, as ``StateStore.history()`` returns them: only the
     first and last samples of the window count, found by bisection (no sort per list per
@@ -215,125 +266,69 @@ def _rate_facts(
     """
     start = bisect_left(samples, now - settings.history_window, key=_sample_ts)
     end = bisect_right(samples, now, lo=start, key=_sample_ts)
-    last = samples[end - 1] if start < end else None
-    if last is None or last.ts < now:
-        last = HistorySample(ts=now, pulled=item.pulled, completed=item.completed, added=item.added)
-    first = samples[start] if start < end else last
+    if start < end:
+        first, last = samples[start], samples[end - 1]
+        if last.ts < now:
+            last = HistorySample(
+                ts=now, pulled=item.pulled, completed=item.completed, added=item.added
+            )
+    else:
+        return None, None  # the snapshot alone spans no time
     span = last.ts - first.ts
-    pull_rate: float | None = None
-    complete_rate: float | None = None
-    if span > timedelta(0) and span >= settings.min_history:
-        hours = span.total_seconds() / 3600
-        pull_rate = max(last.pulled - first.pulled, 0) / hours
-        complete_rate = max(last.completed - first.completed, 0) / hours
-    unpulled = max(item.added - item.pulled, 0)
-    eta = None
-    if pull_rate is not None and pull_rate > 0:
-        eta = unpulled / pull_rate
-    return {
-        "pull_rate_per_hour": pull_rate,
-        "complete_rate_per_hour": complete_rate,
-        "eta_hours": eta,
-    }
+    if span <= timedelta(0) or span < settings.min_history:
+        return None, None
+    hours = span.total_seconds() / 3600
+    return (
+        max(last.pulled - first.pulled, 0) / hours,
+        max(last.completed - first.completed, 0) / hours,
+    )
 
 
 def _sample_ts(sample: HistorySample) -> datetime:
     return sample.ts
 
 
-def _deadline_facts(
-    item: ListSnapshot,
-    meta: ListMetadata,
-    facts: Mapping[str, object],
-    local_now: datetime,
-    tz: ZoneInfo,
-) -> dict[str, object]:
-    if meta.deadline is not None:
-        deadline: datetime | None = localize(meta.deadline, tz)
-    else:
-        deadline = parse_deadline_tag(item.notes, tz)
-    if deadline is None:
-        return {
-            "deadline": None,
-            "has_deadline": False,
-            "hours_to_deadline": None,
-            "required_rate_per_hour": None,
-            "behind_schedule": None,
-        }
-    # In UTC: aware datetimes sharing one tzinfo subtract as wall times (wrong on DST days).
-    hours = (deadline.astimezone(UTC) - local_now.astimezone(UTC)).total_seconds() / 3600
-    unpulled = max(item.added - item.pulled, 0)
-    required = unpulled / max(hours, MIN_HOURS_TO_DEADLINE)
-    pull_rate = facts.get("pull_rate_per_hour")
-    behind = None
-    if unpulled == 0:
-        behind = False
-    elif isinstance(pull_rate, float | int):
-        behind = pull_rate < required
-    return {
-        "deadline": deadline,
-        "has_deadline": True,
-        "hours_to_deadline": hours,
-        "required_rate_per_hour": required,
-        "behind_schedule": behind,
-    }
-
-
-def _memory_facts(item: ListSnapshot, mem: ListMemory | None, now: datetime) -> dict[str, object]:
-    if mem is None:
-        return {
-            "base_weight": item.weight,
-            "paused_by_mixer": False,
-            "minutes_since_change": None,
-            "manual_hold": False,
-        }
-    since = None
-    if mem.last_change_at is not None:
-        since = max((now - mem.last_change_at).total_seconds() / 60, 0.0)
-    return {
-        "base_weight": mem.base_weight,
-        "paused_by_mixer": mem.paused_by_mixer,
-        "minutes_since_change": since,
-        "manual_hold": mem.in_manual_hold(now),
-    }
-
-
-def _metadata_facts(meta: ListMetadata) -> dict[str, object]:
-    facts: dict[str, object] = {
-        "tags": tuple(meta.tags),
-        "priority": meta.priority,
-        "standby": meta.standby,
-    }
-    facts.update(meta.extra)
-    return facts
-
-
-def _add_campaign_facts(snapshot: CampaignSnapshot, per_list: dict[str, dict[str, object]]) -> None:
+def _add_campaign_facts(
+    snapshot: CampaignSnapshot,
+    per_list: dict[str, dict[str, object]],
+    clock: Mapping[str, object],
+) -> None:
     """Facts about the whole campaign, the same on every list (``share_of_pulls`` and
-    ``deadline_rank`` are the list's place in it)."""
-    items = snapshot.lists
-    open_lists = sum(1 for i in items if not i.paused and not i.completed_state)
-    reservable = sum(
-        1
-        for i in items
-        if not i.paused and i.can_reserve and not per_list[i.name].get("standby", False)
-    )
-    unpulled = sum(_number(per_list[i.name]["unpulled"]) for i in items)
-    rates = [per_list[i.name]["pull_rate_per_hour"] for i in items]
-    known_rates = [float(r) for r in rates if isinstance(r, int | float)]
-    campaign_rate = sum(known_rates) if known_rates else None
-    required = [
-        _number(per_list[i.name]["required_rate_per_hour"])
-        for i in items
-        if per_list[i.name]["required_rate_per_hour"] is not None and not i.completed_state
-    ]
-    campaign_required = sum(required) if required else None
+    ``deadline_rank`` are the list's place in it), then the ``clock`` facts.
 
-    competes = [_competes_on_deadline(i, per_list[i.name]) for i in items]
-    ranked = sorted(
-        {_deadline_key(per_list[i.name]) for i, c in zip(items, competes, strict=True) if c}
-    )
-    competing = sum(competes)
+    One pass gathers the campaign's figures and a second hands them to every list; sums
+    add in list order, as ``sum()`` over the lists would.
+    """
+    open_lists = reservable = competing = 0
+    unpulled: float = 0  # an int 0 when the campaign has no list, as sum() gives
+    campaign_rate: float | None = None
+    campaign_required: float | None = None
+    deadlines: set[float] = set()
+    rows: list[tuple[dict[str, object], object, float | None]] = []
+    for item in snapshot.lists:
+        facts = per_list[item.name]
+        paused = item.paused
+        completed_state = item.completed_state
+        if not paused and not completed_state:
+            open_lists += 1
+        if not paused and item.can_reserve and not facts.get("standby", False):
+            reservable += 1
+        unpulled += _number(facts["unpulled"])
+        rate = facts["pull_rate_per_hour"]
+        if isinstance(rate, int | float):
+            campaign_rate = (0 if campaign_rate is None else campaign_rate) + float(rate)
+        required = facts["required_rate_per_hour"]
+        if required is not None and not completed_state:
+            campaign_required = (0 if campaign_required is None else campaign_required) + _number(
+                required
+            )
+        key = None
+        if _competes_on_deadline(item, facts):
+            competing += 1
+            key = _deadline_key(facts)
+            deadlines.add(key)
+        rows.append((facts, rate, key))
+    ranked = sorted(deadlines)
     common = {
         "campaign_open_lists": open_lists,
         "campaign_reservable_lists": reservable,
@@ -342,18 +337,17 @@ def _add_campaign_facts(snapshot: CampaignSnapshot, per_list: dict[str, dict[str
         "campaign_pull_rate_per_hour": campaign_rate,
         "campaign_required_rate_per_hour": campaign_required,
     }
-    for item, item_competes in zip(items, competes, strict=True):
-        facts = per_list[item.name]
-        rate = facts["pull_rate_per_hour"]
-        share = None
-        if campaign_rate is not None and campaign_rate > 0 and isinstance(rate, int | float):
-            share = rate / campaign_rate
-        rank = None
-        if item_competes:
-            rank = 1 + bisect_left(ranked, _deadline_key(facts))  # 1 + earlier deadlines
+    shares = campaign_rate is not None and campaign_rate > 0
+    for facts, rate, key in rows:
         facts.update(common)
-        facts["share_of_pulls"] = share
-        facts["deadline_rank"] = rank
+        facts["share_of_pulls"] = (
+            rate / campaign_rate  # type: ignore[operator]
+            if shares and isinstance(rate, int | float)
+            else None
+        )
+        # 1 + the number of earlier deadlines.
+        facts["deadline_rank"] = None if key is None else 1 + bisect_left(ranked, key)
+        facts.update(clock)
 
 
 def _competes_on_deadline(item: ListSnapshot, facts: Mapping[str, object]) -> bool:
