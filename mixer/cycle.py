@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from typing import Any, Literal
 
@@ -436,9 +436,12 @@ def _iso(when: datetime) -> str:
 
 
 def _samples(snapshot: CampaignSnapshot, now: datetime) -> dict[str, HistorySample]:
+    """One sample per list, stamped in UTC: the store keeps UTC instants, and a sample
+    already in UTC is kept as it is instead of being rebuilt."""
+    ts = now.astimezone(UTC)
     return {
         item.name: HistorySample(
-            ts=now, pulled=item.pulled, completed=item.completed, added=item.added
+            ts=ts, pulled=item.pulled, completed=item.completed, added=item.added
         )
         for item in snapshot.lists
     }

@@ -371,27 +371,32 @@ def _list_label(item: Any, index: int) -> str:
 
 # The fields of one list object, in ListSnapshot's order (lastPull still as text).
 _WireFields = tuple[str, str | None, int, str, str, str, int, int, int, str | None]
-_COUNT_KEYS = ("weight", "nNumbersAdded", "nNumbersCompleted", "nNumbersPulled")
+# State words as QM sends them: no need to strip or lower-case these.
+_PLAIN_STATES = frozenset({"open", "paused", "closed", "completed"})
 
 
-def _plain_fields(item: dict[str, Any]) -> _WireFields | None:
-    """The fields of a list object that needs no coercion, as QM sends them: integers as
-    JSON numbers, strings as strings, a non-empty name that is valid Unicode. Gives what
-    ``_WireList`` would; None sends anything else through the model, which coerces what
-    it can and says what is wrong (the model costs ≈4 µs per list, this ≈1 µs).
+def _plain_list(item: dict[str, Any], tz: tzinfo) -> ListSnapshot | None:
+    """A list object that needs no coercion, as QM sends it: integers as JSON numbers,
+    strings as strings, a non-empty name that is valid Unicode, a lastPull
+    ``fromisoformat`` reads. Gives what the model path would; None sends anything else
+    through ``_WireList``, which coerces what it can and says what is wrong (the model
+    costs ≈4 µs per list, this ≈1 µs: a cycle reads every list of every campaign).
     """
-    name = item.get("listName")
-    notes = item.get("listNotes")
-    last_pull = item.get("lastPull")
-    weight, added, completed, pulled = (item.get(key) for key in _COUNT_KEYS)
-    list_state = item.get("listState")
-    dialer_state = item.get("dialerState")
-    can_reserve = item.get("dialerCanReserve")
+    get = item.get
+    name = get("listName")
+    notes = get("listNotes")
+    last_pull = get("lastPull")
+    weight = get("weight")
+    added = get("nNumbersAdded")
+    completed = get("nNumbersCompleted")
+    pulled = get("nNumbersPulled")
+    list_state = get("listState")
+    dialer_state = get("dialerState")
+    can_reserve = get("dialerCanReserve")
     if not (
         type(name) is str
         and name
         and (notes is None or type(notes) is str)
-        and (last_pull is None or type(last_pull) is str)
         and type(weight) is int
         and type(added) is int
         and type(completed) is int
@@ -406,17 +411,28 @@ def _plain_fields(item: dict[str, Any]) -> _WireFields | None:
             name.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: the model names the problem
             return None
-    return (
-        name,
-        notes,
-        weight,
-        _state_word(list_state),
-        _state_word(dialer_state),
-        _state_word(can_reserve),
-        added,
-        completed,
-        pulled,
-        last_pull,
+    when: datetime | None = None
+    if last_pull is not None:
+        if type(last_pull) is not str:
+            return None
+        try:
+            when = datetime.fromisoformat(last_pull)
+        except ValueError:  # blank, the zero date, unpadded: parse_last_pull decides
+            return None
+        when = when.replace(tzinfo=tz) if when.tzinfo is None else when.astimezone(tz)
+    return ListSnapshot(
+        name=name,
+        notes=notes or "",
+        weight=weight,
+        list_state=list_state if list_state in _PLAIN_STATES else _state_word(list_state),
+        dialer_state=dialer_state if dialer_state in _PLAIN_STATES else _state_word(dialer_state),
+        can_reserve_state=(
+            can_reserve if can_reserve in _PLAIN_STATES else _state_word(can_reserve)
+        ),
+        added=added,
+        completed=completed,
+        pulled=pulled,
+        last_pull=when,
     )
 
 
@@ -453,9 +469,10 @@ def parse_list(item: Any, index: int, tz: tzinfo, context: ReplyContext) -> List
     if not isinstance(item, dict):
         todo = "the reply does not match QM's API page; check the QM version and qm.url"
         raise context.bad_reply(f"sent {_list_label(item, index)} that is not an object", todo)
-    fields = _plain_fields(item)
-    if fields is None:
-        fields = _model_fields(item, _list_label(item, index), context)
+    plain = _plain_list(item, tz)
+    if plain is not None:
+        return plain
+    fields = _model_fields(item, _list_label(item, index), context)
     name, notes, weight, list_state, dialer_state, can_reserve, added, completed, pulled, text = (
         fields
     )
