@@ -209,6 +209,54 @@ def test_cooldown_keeps_previous_state(tmp_path: Path) -> None:
     assert step(60, 60).weight == 40
 
 
+def test_rule_in_effect_keeps_its_memory_until_its_condition_fails(tmp_path: Path) -> None:
+    """A rule in effect whose condition still holds fires again with the same memory
+    object; an evaluation error takes it out of effect and is traced."""
+    rules = rules_from(
+        tmp_path,
+        "rules:\n  - {name: r, when: 'unpulled / pulled > 1', for: 5m, set: {paused: true}}\n",
+    )
+    mem = memory()
+
+    def step(pulled: int, minutes: int) -> Any:
+        nonlocal mem
+        evaluated = run(
+            rules, item(pulled=pulled), mem={"A": mem}, now=T0 + timedelta(minutes=minutes)
+        )
+        result = evaluated.lists["A"]
+        mem = replace(mem, rules=dict(result.rule_memory))
+        return result
+
+    assert step(10, 0).fired == ()  # for: 5m starts
+    came = step(10, 5)
+    assert (came.fired, came.paused) == (("r",), True)
+    in_effect = mem.rules["r"]
+    for minute in (6, 7, 30):
+        again = step(10, minute)
+        assert (again.fired, again.paused) == (("r",), True)
+        assert again.rule_memory["r"] is in_effect
+        assert dict(again.trace[0].effect) == {"paused": True}
+        assert again.trace[0].note == "Fired: paused → True."
+    broken = step(0, 31)  # unpulled / 0
+    assert (broken.fired, broken.paused) == ((), False)
+    assert broken.trace[0].error is not None
+    assert "division by zero" in broken.trace[0].error
+    assert broken.rule_memory["r"].active is False
+
+
+def test_rules_reading_null_facts_share_one_row_per_pattern(tmp_path: Path) -> None:
+    """Lists missing the same facts get equal traces naming exactly the null facts read."""
+    rules = rules_from(
+        tmp_path,
+        "rules:\n  - {name: r, when: 'hours_to_deadline < 5 or eta_hours > 2', set: {weight: 5}}\n",
+    )
+    result = run(rules, item("A"), item("B", notes="deadline: 2024-04-30"))
+    a, b = result.lists["A"].trace[0], result.lists["B"].trace[0]
+    assert a.null_facts == ("eta_hours", "hours_to_deadline")
+    assert b.null_facts == ("eta_hours",)
+    assert (a.fired, b.fired, a.condition, b.condition) == (False, False, None, None)
+
+
 def test_trace_covers_every_rule_with_values(tmp_path: Path) -> None:
     """Every rule appears in the trace with its file, line and the facts it read."""
     rules = rules_from(

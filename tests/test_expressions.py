@@ -421,7 +421,7 @@ def test_fact_named_like_a_function_does_not_hide_the_function() -> None:
 def test_compiled_code_has_no_builtins() -> None:
     """The compiled function's globals hold the whitelisted functions and nothing more."""
     expression = _bool("hour > 1")
-    namespace = expression._function.__globals__
+    namespace = expression.function.__globals__
     assert namespace["__builtins__"] == {}
     callables = {key for key, value in namespace.items() if callable(value)}
     assert callables - {"_bounded_"} == FUNCTION_NAMES

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
+from itertools import compress
+from operator import is_, itemgetter
 from types import MappingProxyType
 
 from mixer.engine.expressions import Expression, ExpressionEvaluationError
@@ -62,7 +64,12 @@ class _Skip(Enum):
 # What an evaluated rule did: condition, null facts, error, `for:` time left, cooldown
 # time left, effect (empty: not fired).
 _Outcome = tuple[
-    bool | None, tuple[str, ...], str | None, timedelta | None, timedelta | None, dict[str, object]
+    bool | None,
+    tuple[str, ...],
+    str | None,
+    timedelta | None,
+    timedelta | None,
+    Mapping[str, object],
 ]
 _Row = _Skip | _Outcome
 
@@ -201,18 +208,38 @@ _EMPTY: Mapping[str, object] = MappingProxyType({})
 _ABSENT = object()
 
 
-def _watched(rules: tuple[Rule, ...]) -> tuple[str, ...]:
-    """Every fact some rule's ``when`` reads: the only facts whose nullness matters."""
+_NO_NULLS: frozenset[str] = frozenset()
+_IS_NONE = partial(is_, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Watched:
+    """Every fact some rule's ``when`` reads: the only facts whose nullness matters.
+    ``values(facts)`` reads them all in one call (``KeyError`` when one is missing)."""
+
+    names: tuple[str, ...]
+    values: Callable[[Mapping[str, object]], tuple[object, ...]]
+
+
+def _watched(rules: tuple[Rule, ...]) -> _Watched:
     names: set[str] = set()
     for rule in rules:
         if rule.when is not None:
             names.update(rule.when.names)
-    return tuple(sorted(names))
+    ordered = tuple(sorted(names))
+    if not ordered:
+        return _Watched((), _no_values)
+    # One name more than needed, so itemgetter always returns a tuple.
+    return _Watched(ordered, itemgetter(*ordered, ordered[0]))
+
+
+def _no_values(_facts: Mapping[str, object]) -> tuple[object, ...]:
+    return ()
 
 
 def _evaluate_list(
     rules: tuple[Rule, ...],
-    watched: tuple[str, ...],
+    watched: _Watched,
     name: str,
     facts: Mapping[str, object],
     mem: ListMemory,
@@ -224,7 +251,15 @@ def _evaluate_list(
     tags = facts.get("tags") or ()
     assert isinstance(tags, tuple)
     # The null facts a `when` reads (a fact the list lacks is not null: it is an error).
-    null_here = frozenset([fact for fact in watched if facts.get(fact, _ABSENT) is None])
+    null_here = _NO_NULLS
+    try:
+        values = watched.values(facts)
+        some_null = None in values
+    except KeyError:
+        null_here = frozenset([f for f in watched.names if facts.get(f, _ABSENT) is None])
+    else:
+        if some_null:
+            null_here = frozenset(compress(watched.names, map(_IS_NONE, values)))
     remembered = mem.rules
     rows: list[_Row] = []
     fired: list[Rule] = []
@@ -245,22 +280,39 @@ def _evaluate_list(
             rows.append(_Skip.UNMATCHED)
             continue
         when = rule.when
-        if (
-            when is not None
-            and not previous.active
-            and previous.holding_since is None
-            and (not null_here or null_here.isdisjoint(when.names))
-        ):
-            # The common case, without a call: see _evaluate_rule's first return.
+        # The common cases, without a call: a rule out of effect whose condition reads a
+        # null fact or stays false (_evaluate_rule's first return), and a rule in effect
+        # with a fixed effect whose condition still holds (no timer can move).
+        if when is not None and previous.holding_since is None and not previous.active:
+            if null_here and not null_here.isdisjoint(when.names):
+                new_memory[rule.name] = previous
+                rows.append(_null_row(rule.when_names, null_here))
+                continue
             try:
-                condition = bool(when(facts))
-            except ExpressionEvaluationError:
-                condition = True  # let _evaluate_rule record the error
+                condition = bool(when.function(facts))
+            except Exception:  # _evaluate_rule evaluates again and records the error
+                condition = True
             if not condition:
                 new_memory[rule.name] = previous
                 rows.append(_Skip.FALSE)
                 continue
-        row, new_memory[rule.name] = _evaluate_rule(rule, facts, null_here, previous, now, shared)
+            row, new_memory[rule.name] = _evaluate_rule(
+                rule, facts, null_here, previous, now, shared
+            )
+        elif (
+            when is not None
+            and previous.active
+            and previous.holding_since is not None
+            and rule.constant_effect is not None
+            and (not null_here or null_here.isdisjoint(when.names))
+            and _holds(when, facts)
+        ):
+            new_memory[rule.name] = previous
+            row = (True, (), None, None, None, rule.constant_effect)
+        else:
+            row, new_memory[rule.name] = _evaluate_rule(
+                rule, facts, null_here, previous, now, shared
+            )
         rows.append(row)
         if isinstance(row, tuple) and row[5]:
             effect = row[5]
@@ -283,6 +335,28 @@ def _evaluate_list(
         outcomes=RuleOutcomes(rules, tuple(rows), facts),
         fired_rules=tuple(fired),
     )
+
+
+def _holds(when: Expression, facts: Mapping[str, object]) -> bool:
+    """The condition is true (an error counts as not true: _evaluate_rule reports it)."""
+    try:
+        return bool(when.function(facts))
+    except Exception:  # _evaluate_rule evaluates again and records the error
+        return False
+
+
+@lru_cache(maxsize=1024)
+def _null_row(when_names: tuple[str, ...], null_here: frozenset[str]) -> _Outcome:
+    """The row of a rule whose ``when`` reads a null fact and that holds nothing: not
+    evaluated, not fired. Lists of a campaign mostly lack the same facts (no deadline,
+    no history yet), so one row serves them all; rows are never changed."""
+    nulls = tuple(name for name in when_names if name in null_here)
+    return (None, nulls, None, None, None, _NO_EFFECT)
+
+
+_NO_EFFECT: Mapping[str, object] = MappingProxyType(
+    {}
+)  # shared by _null_row's rows: read, never written
 
 
 def _evaluate_rule(

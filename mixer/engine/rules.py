@@ -348,6 +348,20 @@ class Rule:
         return tuple(sorted(self.weight.names)) if isinstance(self.weight, Expression) else ()
 
     @cached_property
+    def constant_effect(self) -> Mapping[str, object] | None:
+        """What ``set`` does while the rule is in effect, when that reads no fact: the
+        pause state, then the weight. None when ``set.weight`` is an expression or
+        ``set`` is empty. Shared: read it, never change it."""
+        if isinstance(self.weight, Expression):
+            return None
+        effect: dict[str, object] = {}
+        if self.paused is not None:
+            effect["paused"] = self.paused
+        if self.weight is not None:
+            effect["weight"] = self.weight
+        return effect or None
+
+    @cached_property
     def reads(self) -> frozenset[str]:
         """Every fact the rule's condition, weight and description read."""
         return frozenset(self.when_names) | frozenset(self.weight_names) | set(self.placeholders)

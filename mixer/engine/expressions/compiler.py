@@ -107,11 +107,13 @@ class Expression:
     source: str
     names: frozenset[str]
     result_type: ValueType
-    _function: Callable[[Mapping[str, object]], object] = field(repr=False, compare=False)
+    # The compiled callable itself, for a caller that handles any exception by calling
+    # again through ``__call__`` (which turns it into a one-line message).
+    function: Callable[[Mapping[str, object]], object] = field(repr=False, compare=False)
 
     def __call__(self, facts: Mapping[str, object]) -> object:
         try:
-            return self._function(facts)
+            return self.function(facts)
         except ZeroDivisionError:
             problem = "division by zero"
         except EvaluationProblem as exc:
