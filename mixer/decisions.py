@@ -24,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from mixer import json_codec
 from mixer.closing import Closing
 
 DECISION_CSV_COLUMNS = (
@@ -99,8 +100,9 @@ class DecisionLog(Closing):
 
     def append(self, record: Mapping[str, object]) -> None:
         """Write ``record`` as one line (one ``os.write``; durable after ``sync``)."""
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=_jsonable)
-        data = (line + "\n").encode("utf-8")  # json.dumps escapes newlines in strings
+        data = (
+            json_codec.dumps(record, default=_jsonable) + b"\n"
+        )  # newlines in strings are escaped
         with self._lock:
             _write_all(self._require_open(), data)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from mixer import json_codec
 from mixer.clock import Clock, ScaledClock
 from mixer.emulator.dialer import Dialer, ListKey
 from mixer.emulator.faults import FAULT_KINDS, FaultError, Faults
@@ -81,7 +82,7 @@ class _HttpError(Exception):
 
 
 def _json_bytes(document: Any) -> bytes:
-    return json.dumps(document, ensure_ascii=False).encode("utf-8")
+    return json_codec.dumps(document)
 
 
 class EmulatorApp:
