@@ -13,7 +13,6 @@ import base64
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, tzinfo
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
@@ -49,6 +48,7 @@ __all__ = ["QMClient"]
 LISTS = "amoUpdateLists"
 NUMBERS = "amoUpdateNumbers"
 _FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
+_READ_BODIES_KEPT = 1_000  # campaigns whose read request body is kept
 _T = TypeVar("_T")
 
 
@@ -119,6 +119,7 @@ class QMClient(Closing):
         self.host = f"{host}:{url.port}" if url.port is not None else host
         self._secrets = _secret_forms(user, password)
         self._urls: dict[str, httpx.URL] = {}
+        self._read_bodies: dict[str, bytes] = {}
         self._http = httpx.Client(
             auth=httpx.BasicAuth(user, password),
             timeout=httpx.Timeout(timeout),
@@ -242,7 +243,11 @@ class QMClient(Closing):
             )
 
     def _read(self, campaign: str) -> tuple[ListSnapshot, ...]:
-        body = form_body({"amoCampaignName": campaign})
+        body = self._read_bodies.get(campaign)
+        if body is None:  # the same bytes every cycle: encode them once per campaign
+            if len(self._read_bodies) >= _READ_BODIES_KEPT:
+                self._read_bodies.clear()
+            body = self._read_bodies[campaign] = form_body({"amoCampaignName": campaign})
 
         def attempt(number: int) -> tuple[ListSnapshot, ...]:
             reply, context = self._post(LISTS, body, campaign, attempt=number)
@@ -273,7 +278,8 @@ class QMClient(Closing):
         self, endpoint: str, body: bytes, campaign: str, *, attempt: int = 1
     ) -> tuple[bytes, ReplyContext]:
         """POST ``body`` to ``endpoint``; the reply body of a 2xx, else a ``QMError``."""
-        context = ReplyContext(f"QM at {self.host}", endpoint, campaign, redact=self._redact)
+        source = f"QM at {self.host}"
+        context = ReplyContext(source, endpoint, campaign, redact=self._redact)
         tries = (f"after {attempt} attempts",) if attempt > 1 else ()
         try:
             response = self._http.post(self._url(endpoint), content=body, headers=_FORM)
@@ -313,7 +319,9 @@ class QMClient(Closing):
                 campaign=campaign,
                 endpoint=endpoint,
             ) from exc
-        context = replace(context, status=response.status_code)
+        context = ReplyContext(
+            source, endpoint, campaign, status=response.status_code, redact=self._redact
+        )
         self._check_status(response, context, tries)
         return response.content, context
 
