@@ -377,10 +377,11 @@ _PLAIN_STATES = frozenset({"open", "paused", "closed", "completed"})
 
 def _plain_list(item: dict[str, Any], tz: tzinfo) -> ListSnapshot | None:
     """A list object that needs no coercion, as QM sends it: integers as JSON numbers,
-    strings as strings, a non-empty name that is valid Unicode, a lastPull
-    ``fromisoformat`` reads. Gives what the model path would; None sends anything else
-    through ``_WireList``, which coerces what it can and says what is wrong (the model
-    costs ≈4 µs per list, this ≈1 µs: a cycle reads every list of every campaign).
+    strings as strings, a non-empty name that is valid Unicode, a lastPull that is empty,
+    the zero date or what ``fromisoformat`` reads. Gives what the model path would; None
+    sends anything else through ``_WireList``, which coerces what it can and says what is
+    wrong (the model costs ≈4 µs per list, this ≈1 µs: a cycle reads every list of every
+    campaign).
     """
     get = item.get
     name = get("listName")
@@ -415,11 +416,12 @@ def _plain_list(item: dict[str, Any], tz: tzinfo) -> ListSnapshot | None:
     if last_pull is not None:
         if type(last_pull) is not str:
             return None
-        try:
-            when = datetime.fromisoformat(last_pull)
-        except ValueError:  # blank, the zero date, unpadded: parse_last_pull decides
-            return None
-        when = when.replace(tzinfo=tz) if when.tzinfo is None else when.astimezone(tz)
+        if last_pull and not last_pull.startswith("0000-00-00"):  # else: never pulled
+            try:
+                when = datetime.fromisoformat(last_pull)
+            except ValueError:  # spaces, unpadded fields: parse_last_pull decides
+                return None
+            when = when.replace(tzinfo=tz) if when.tzinfo is None else when.astimezone(tz)
     return ListSnapshot(
         name=name,
         notes=notes or "",
