@@ -9,6 +9,8 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mixer.qm.errors import QMApiError, QMBadReplyError
 from mixer.qm.wire import (
@@ -353,3 +355,98 @@ def test_number_bodies_split_and_keep_the_envelope() -> None:
     documents = [decoded(body) for body in bodies]
     assert {(d["amoCampaignName"], d["listName"]) for d in documents} == {("C", "L")}
     assert [n for d in documents for n in d["numbers"]] == numbers
+
+
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(["open", "paused", " OPEN ", "closed", "Completed", "7", ""]),
+)
+_LAST_PULLS = st.one_of(
+    st.none(),
+    st.sampled_from(["", "   ", "0000-00-00 00:00:00", "2024-4-2 8:01:02", "garbage", 7]),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)).map(
+        lambda d: d.strftime("%Y-%m-%d %H:%M:%S")
+    ),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)).map(
+        lambda d: d.isoformat()
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    overrides=st.dictionaries(
+        st.sampled_from(
+            [
+                "listName",
+                "listNotes",
+                "weight",
+                "listState",
+                "dialerState",
+                "dialerCanReserve",
+                "nNumbersAdded",
+                "nNumbersCompleted",
+                "nNumbersPulled",
+            ]
+        ),
+        _ANY_VALUE,
+        max_size=3,
+    ),
+    last_pull=_LAST_PULLS,
+    drop=st.sets(st.sampled_from(["listNotes", "weight", "lastPull", "dialerState"]), max_size=1),
+)
+def test_fast_path_reads_what_the_model_path_reads(
+    overrides: dict[str, Any], last_pull: Any, drop: set[str]
+) -> None:
+    """Any list object the fast path takes gives the snapshot the validating model gives;
+    whatever it declines still gets the model's snapshot or its one-line error."""
+    from mixer.qm.wire import ReplyContext, _model_fields, _plain_list, parse_list
+
+    item = {**wire_list(lastPull=last_pull), **overrides}
+    for key in drop:
+        item.pop(key, None)
+    context = ReplyContext("QM at qm.test", "amoUpdateLists", "Sales")
+    model: Any
+    try:
+        model = parse_list_from_fields(_model_fields(item, "list #1", context))
+    except (QMBadReplyError, ValueError):
+        model = None  # the model path refuses it
+    fast = _plain_list(item, TZ)
+    if fast is not None:
+        assert fast == model
+    refused: str | None = None
+    parsed: Any = None
+    try:
+        parsed = parse_list(item, 0, TZ, context)
+    except QMBadReplyError as exc:
+        refused = exc.message
+    if refused is not None:
+        assert model is None
+        assert "\n" not in refused
+    else:
+        assert parsed == model
+
+
+def parse_list_from_fields(fields: tuple[Any, ...]) -> Any:
+    """The snapshot the model path builds from ``_model_fields`` (lastPull parsed)."""
+    from mixer.snapshot import ListSnapshot
+
+    name, notes, weight, list_state, dialer_state, can_reserve, added, completed, pulled, text = (
+        fields
+    )
+    return ListSnapshot(
+        name=name,
+        notes=notes or "",
+        weight=weight,
+        list_state=list_state,
+        dialer_state=dialer_state,
+        can_reserve_state=can_reserve,
+        added=added,
+        completed=completed,
+        pulled=pulled,
+        last_pull=parse_last_pull(text, TZ),
+    )
