@@ -4,17 +4,24 @@ Target: at most 60 s of wall time on 2 cores, with memory flat over the run (RSS
 middle and at the end close to RSS at the start of the cycles). Run from the repository:
 
     python bench/simulate.py [--days 7] [--lists 100] [--profile] [--tracemalloc]
+                             [--against OTHER_TREE]
 
 Prints wall time, cycles per second and memory at start, middle and end; ``--profile``
-adds the top functions by cumulative time (cProfile).
+adds the top functions by cumulative time (cProfile). ``--against`` runs this benchmark
+from another source tree (say ``git worktree add /tmp/old <commit>``) at the same time,
+each run pinned to its own core, and prints the ratio: a shared machine's speed drifts
+between runs, runs side by side see the same machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
+import re
 import resource
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -83,7 +90,14 @@ def main() -> int:
     parser.add_argument("--lists", type=int, default=100)
     parser.add_argument("--profile", action="store_true", help="cProfile the run")
     parser.add_argument("--tracemalloc", action="store_true", help="trace Python allocations")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="TREE",
+        help="also run the benchmark from this source tree, at the same time on the other core",
+    )
     args = parser.parse_args()
+    other = _start_against(args.against, args.days, args.lists) if args.against else None
 
     scenario = generated_scenario(args.days, args.lists)
     memory: dict[str, tuple[float, float, float]] = {}
@@ -133,7 +147,39 @@ def main() -> int:
         stats = pstats.Stats(profiler, stream=sys.stdout)
         stats.sort_stats("cumulative").print_stats(30)
         stats.sort_stats("tottime").print_stats(20)
+    if other is not None:
+        other_wall = _finish_against(other)
+        print(f"against {args.against}: {other_wall:.1f} s on the other core at the same time")
+        print(f"ratio          {wall / other_wall:.2f} (this tree / the other)")
     return 0 if wall <= 60 else 1
+
+
+def _start_against(tree: Path, days: int, lists: int) -> subprocess.Popen[str]:
+    """The same benchmark from ``tree``, pinned to core 1 (this process takes core 0)."""
+    script = tree / "bench" / "simulate.py"
+    if not script.is_file():
+        raise SystemExit(f"--against {tree}: no bench/simulate.py there (a source tree?)")
+    if len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("--against needs two cores: one per run")
+    os.sched_setaffinity(0, {0})
+    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+    command = [sys.executable, str(script), "--days", str(days), "--lists", str(lists)]
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {1}),  # set in the child before it runs
+    )
+
+
+def _finish_against(process: subprocess.Popen[str]) -> float:
+    output, _ = process.communicate()
+    found = re.search(r"^wall time\s+([0-9.]+) s", output, re.MULTILINE)
+    if found is None:
+        raise SystemExit(f"the other tree's benchmark printed no wall time:\n{output[-2000:]}")
+    return float(found.group(1))
 
 
 if __name__ == "__main__":
