@@ -264,8 +264,15 @@ def _rates(
     first and last samples of the window count, found by bisection (no sort per list per
     cycle). The snapshot itself is the last sample when none is at ``now``.
     """
-    start = bisect_left(samples, now - settings.history_window, key=_sample_ts)
-    end = bisect_right(samples, now, lo=start, key=_sample_ts)
+    size = len(samples)
+    cut = now - settings.history_window
+    # The store hands over the window already cut, ending at now: check the ends before
+    # bisecting (same indices either way).
+    start = 0 if not size or samples[0].ts >= cut else bisect_left(samples, cut, key=_sample_ts)
+    if size and samples[-1].ts <= now:
+        end = size
+    else:
+        end = bisect_right(samples, now, lo=start, key=_sample_ts)
     if start < end:
         first, last = samples[start], samples[end - 1]
         if last.ts < now:
