@@ -297,3 +297,22 @@ def test_shipped_pacing_rule_prefers_earliest_deadline() -> None:
     assert weights["Soon"] == 100
     assert weights["Backlog"] == 1
     assert 1 <= weights["Later"] <= 25
+
+
+def test_list_evaluation_build_matches_the_constructor(tmp_path: Path) -> None:
+    """``ListEvaluation.build`` (the cycle's fast constructor) takes every field, makes an
+    equal object, and the object stays frozen."""
+    import dataclasses
+    import inspect
+
+    from mixer.engine.evaluate import ListEvaluation
+
+    fields = [f.name for f in dataclasses.fields(ListEvaluation)]
+    assert list(inspect.signature(ListEvaluation.build).parameters) == fields
+    rules = rules_from(tmp_path, "rules:\n  - {name: r, when: unpulled > 0, set: {weight: 5}}\n")
+    built = run(rules).lists["A"]
+    values = {name: getattr(built, name) for name in fields}
+    assert ListEvaluation(**values) == built
+    assert built.reason == ListEvaluation(**values).reason
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.weight = 1.0  # type: ignore[misc]

@@ -108,6 +108,38 @@ class ListEvaluation:
     outcomes: RuleOutcomes = field(repr=False)
     fired_rules: tuple[Rule, ...] = field(default=(), repr=False)
 
+    @classmethod
+    def build(
+        cls,
+        *,
+        name: str,
+        baseline_weight: int,
+        baseline_paused: bool,
+        weight: float,
+        paused: bool,
+        fired: tuple[str, ...],
+        rule_memory: Mapping[str, RuleMemory],
+        standby: bool,
+        outcomes: RuleOutcomes,
+        fired_rules: tuple[Rule, ...],
+    ) -> ListEvaluation:
+        """The same object as the constructor makes, without its call per field: one is
+        built per list per cycle. Still frozen: assigning an attribute raises."""
+        self = object.__new__(cls)
+        self.__dict__.update(
+            name=name,
+            baseline_weight=baseline_weight,
+            baseline_paused=baseline_paused,
+            weight=weight,
+            paused=paused,
+            fired=fired,
+            rule_memory=rule_memory,
+            standby=standby,
+            outcomes=outcomes,
+            fired_rules=fired_rules,
+        )
+        return self
+
     # Most lists have a rule fired every cycle, but only the lists that change (and
     # ``explain``) are asked why: the sentence and the facts it cites are built on demand.
 
@@ -323,7 +355,7 @@ def _evaluate_list(
                 paused = bool(effect["paused"])
             if rule.stop:
                 stopped = True
-    return ListEvaluation(
+    return ListEvaluation.build(
         name=name,
         baseline_weight=mem.base_weight,
         baseline_paused=mem.human_paused,
