@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from mixer.engine.expressions import ValueType
@@ -320,7 +321,7 @@ def _add_campaign_facts(
             open_lists += 1
         if not paused and item.can_reserve and not facts.get("standby", False):
             reservable += 1
-        unpulled += _number(facts["unpulled"])
+        unpulled += float(cast(int, facts["unpulled"]))  # an int from _list_facts
         rate = facts["pull_rate_per_hour"]
         if isinstance(rate, int | float):
             campaign_rate = (0 if campaign_rate is None else campaign_rate) + float(rate)
@@ -330,7 +331,7 @@ def _add_campaign_facts(
                 required
             )
         key = None
-        if _competes_on_deadline(item, facts):
+        if facts["deadline"] is not None and _competes_on_deadline(item, facts):
             competing += 1
             key = _deadline_key(facts)
             deadlines.add(key)
@@ -344,17 +345,15 @@ def _add_campaign_facts(
         "campaign_pull_rate_per_hour": campaign_rate,
         "campaign_required_rate_per_hour": campaign_required,
     }
+    # The same for every list, in the facts' order; share and rank are set per list.
+    tail = {**common, "share_of_pulls": None, "deadline_rank": None, **clock}
     shares = campaign_rate is not None and campaign_rate > 0
     for facts, rate, key in rows:
-        facts.update(common)
-        facts["share_of_pulls"] = (
-            rate / campaign_rate  # type: ignore[operator]
-            if shares and isinstance(rate, int | float)
-            else None
-        )
-        # 1 + the number of earlier deadlines.
-        facts["deadline_rank"] = None if key is None else 1 + bisect_left(ranked, key)
-        facts.update(clock)
+        facts.update(tail)
+        if shares and isinstance(rate, int | float):
+            facts["share_of_pulls"] = rate / campaign_rate  # type: ignore[operator]
+        if key is not None:
+            facts["deadline_rank"] = 1 + bisect_left(ranked, key)  # 1 + earlier deadlines
 
 
 def _competes_on_deadline(item: ListSnapshot, facts: Mapping[str, object]) -> bool:
