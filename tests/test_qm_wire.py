@@ -379,23 +379,7 @@ _LAST_PULLS = st.one_of(
 
 @settings(max_examples=400, deadline=None)
 @given(
-    overrides=st.dictionaries(
-        st.sampled_from(
-            [
-                "listName",
-                "listNotes",
-                "weight",
-                "listState",
-                "dialerState",
-                "dialerCanReserve",
-                "nNumbersAdded",
-                "nNumbersCompleted",
-                "nNumbersPulled",
-            ]
-        ),
-        _ANY_VALUE,
-        max_size=3,
-    ),
+    overrides=st.dictionaries(st.sampled_from(sorted(wire_list())), _ANY_VALUE, max_size=3),
     last_pull=_LAST_PULLS,
     drop=st.sets(st.sampled_from(["listNotes", "weight", "lastPull", "dialerState"]), max_size=1),
 )
@@ -404,7 +388,7 @@ def test_fast_path_reads_what_the_model_path_reads(
 ) -> None:
     """Any list object the fast path takes gives the snapshot the validating model gives;
     whatever it declines still gets the model's snapshot or its one-line error."""
-    from mixer.qm.wire import ReplyContext, _model_fields, _plain_list, parse_list
+    from mixer.qm.wire import ReplyContext, _model_list, _plain_list, parse_list
 
     item = {**wire_list(lastPull=last_pull), **overrides}
     for key in drop:
@@ -412,8 +396,8 @@ def test_fast_path_reads_what_the_model_path_reads(
     context = ReplyContext("QM at qm.test", "amoUpdateLists", "Sales")
     model: Any
     try:
-        model = parse_list_from_fields(_model_fields(item, "list #1", context))
-    except (QMBadReplyError, ValueError):
+        model = _model_list(item, 0, TZ, context)
+    except QMBadReplyError:
         model = None  # the model path refuses it
     fast = _plain_list(item, TZ)
     if fast is not None:
@@ -429,24 +413,3 @@ def test_fast_path_reads_what_the_model_path_reads(
         assert "\n" not in refused
     else:
         assert parsed == model
-
-
-def parse_list_from_fields(fields: tuple[Any, ...]) -> Any:
-    """The snapshot the model path builds from ``_model_fields`` (lastPull parsed)."""
-    from mixer.snapshot import ListSnapshot
-
-    name, notes, weight, list_state, dialer_state, can_reserve, added, completed, pulled, text = (
-        fields
-    )
-    return ListSnapshot(
-        name=name,
-        notes=notes or "",
-        weight=weight,
-        list_state=list_state,
-        dialer_state=dialer_state,
-        can_reserve_state=can_reserve,
-        added=added,
-        completed=completed,
-        pulled=pulled,
-        last_pull=parse_last_pull(text, TZ),
-    )

@@ -369,8 +369,6 @@ def _list_label(item: Any, index: int) -> str:
     return f"list #{index + 1}"
 
 
-# The fields of one list object, in ListSnapshot's order (lastPull still as text).
-_WireFields = tuple[str, str | None, int, str, str, str, int, int, int, str | None]
 # State words as QM sends them: no need to strip or lower-case these.
 _PLAIN_STATES = frozenset({"open", "paused", "closed", "completed"})
 
@@ -438,8 +436,12 @@ def _plain_list(item: dict[str, Any], tz: tzinfo) -> ListSnapshot | None:
     )
 
 
-def _model_fields(item: dict[str, Any], label: str, context: ReplyContext) -> _WireFields:
-    """The fields of any list object through ``_WireList``, or ``QMBadReplyError``."""
+def _model_list(
+    item: dict[str, Any], index: int, tz: tzinfo, context: ReplyContext
+) -> ListSnapshot:
+    """Any list object through ``_WireList``: coerced where it can be, else
+    ``QMBadReplyError`` naming the list and the field."""
+    label = _list_label(item, index)
     todo = "the reply does not match QM's API page; check the QM version and qm.url"
     try:
         wire = _WireList.model_validate(item)
@@ -452,17 +454,25 @@ def _model_fields(item: dict[str, Any], label: str, context: ReplyContext) -> _W
             shown = context.redact(repr(problem.get("input")))[:60]
             what = f"sent {label} with a bad '{where}' ({problem['msg']}, got {shown})"
         raise context.bad_reply(what, todo) from None
-    return (
-        wire.name,
-        wire.notes,
-        wire.weight,
-        wire.list_state,
-        wire.dialer_state,
-        wire.can_reserve_state,
-        wire.added,
-        wire.completed,
-        wire.pulled,
-        wire.last_pull,
+    try:
+        last_pull = parse_last_pull(wire.last_pull, tz)
+    except ValueError:
+        shown = context.redact(repr(wire.last_pull))[:60]
+        raise context.bad_reply(
+            f"sent {label} with an unreadable 'lastPull' {shown}",
+            "expected 'YYYY-MM-DD HH:MM:SS' in QM's time zone; check the QM version",
+        ) from None
+    return ListSnapshot(
+        name=wire.name,
+        notes=wire.notes or "",
+        weight=wire.weight,
+        list_state=wire.list_state,
+        dialer_state=wire.dialer_state,
+        can_reserve_state=wire.can_reserve_state,
+        added=wire.added,
+        completed=wire.completed,
+        pulled=wire.pulled,
+        last_pull=last_pull,
     )
 
 
@@ -474,30 +484,7 @@ def parse_list(item: Any, index: int, tz: tzinfo, context: ReplyContext) -> List
     plain = _plain_list(item, tz)
     if plain is not None:
         return plain
-    fields = _model_fields(item, _list_label(item, index), context)
-    name, notes, weight, list_state, dialer_state, can_reserve, added, completed, pulled, text = (
-        fields
-    )
-    try:
-        last_pull = parse_last_pull(text, tz)
-    except ValueError:
-        shown = context.redact(repr(text))[:60]
-        raise context.bad_reply(
-            f"sent {_list_label(item, index)} with an unreadable 'lastPull' {shown}",
-            "expected 'YYYY-MM-DD HH:MM:SS' in QM's time zone; check the QM version",
-        ) from None
-    return ListSnapshot(
-        name=name,
-        notes=notes or "",
-        weight=weight,
-        list_state=list_state,
-        dialer_state=dialer_state,
-        can_reserve_state=can_reserve,
-        added=added,
-        completed=completed,
-        pulled=pulled,
-        last_pull=last_pull,
-    )
+    return _model_list(item, index, tz, context)
 
 
 def lists_from_document(
