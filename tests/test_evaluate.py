@@ -316,3 +316,24 @@ def test_list_evaluation_build_matches_the_constructor(tmp_path: Path) -> None:
     assert built.reason == ListEvaluation(**values).reason
     with pytest.raises(dataclasses.FrozenInstanceError):
         built.weight = 1.0  # type: ignore[misc]
+
+
+def test_rule_in_effect_waits_again_when_a_reload_lengthens_its_for(tmp_path: Path) -> None:
+    """A rule in effect whose ``for:`` grew (a reloaded file) leaves effect until its
+    condition has held for the new duration, as a rule coming into effect would."""
+    short = rules_from(
+        tmp_path, "rules:\n  - {name: r, when: unpulled > 0, for: 5m, set: {weight: 5}}\n"
+    )
+    mem = memory()
+    for minute in (0, 5):
+        result = run(short, mem={"A": mem}, now=T0 + timedelta(minutes=minute)).lists["A"]
+        mem = replace(mem, rules=dict(result.rule_memory))
+    assert result.fired == ("r",)
+    longer = rules_from(
+        tmp_path, "rules:\n  - {name: r, when: unpulled > 0, for: 30m, set: {weight: 5}}\n"
+    )
+    waiting = run(longer, mem={"A": mem}, now=T0 + timedelta(minutes=10)).lists["A"]
+    assert waiting.fired == ()
+    assert waiting.trace[0].pending_for == timedelta(minutes=20)
+    later = run(longer, mem={"A": mem}, now=T0 + timedelta(minutes=30)).lists["A"]
+    assert later.fired == ("r",)

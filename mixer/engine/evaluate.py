@@ -314,7 +314,8 @@ def _evaluate_list(
         when = rule.when
         # The common cases, without a call: a rule out of effect whose condition reads a
         # null fact or stays false (_evaluate_rule's first return), and a rule in effect
-        # with a fixed effect whose condition still holds (no timer can move).
+        # with a fixed effect whose condition still holds and has held for its `for:`
+        # (a reloaded rule may ask longer): no timer can move.
         if when is not None and previous.holding_since is None and not previous.active:
             if null_here and not null_here.isdisjoint(when.names):
                 new_memory[rule.name] = previous
@@ -335,6 +336,7 @@ def _evaluate_list(
             when is not None
             and previous.active
             and previous.holding_since is not None
+            and (rule.for_ is None or now - previous.holding_since >= rule.for_)
             and rule.constant_effect is not None
             and (not null_here or null_here.isdisjoint(when.names))
             and _holds(when, facts)
