@@ -244,13 +244,20 @@ _NO_NULLS: frozenset[str] = frozenset()
 _IS_NONE = partial(is_, None)
 
 
+# Per rule, what the loop over lists reads: the rule, its name, enabled, whether it
+# matches every list, its condition.
+_Step = tuple[Rule, str, bool, bool, Expression | None]
+
+
 @dataclass(frozen=True, slots=True)
 class _Watched:
     """Every fact some rule's ``when`` reads: the only facts whose nullness matters.
-    ``values(facts)`` reads them all in one call (``KeyError`` when one is missing)."""
+    ``values(facts)`` reads them all in one call (``KeyError`` when one is missing).
+    ``steps``: the rules with what every list reads of them, unpacked once per campaign."""
 
     names: tuple[str, ...]
     values: Callable[[Mapping[str, object]], tuple[object, ...]]
+    steps: tuple[_Step, ...]
 
 
 def _watched(rules: tuple[Rule, ...]) -> _Watched:
@@ -259,10 +266,11 @@ def _watched(rules: tuple[Rule, ...]) -> _Watched:
         if rule.when is not None:
             names.update(rule.when.names)
     ordered = tuple(sorted(names))
+    steps = tuple((r, r.name, r.enabled, r.matches_every_list, r.when) for r in rules)
     if not ordered:
-        return _Watched((), _no_values)
+        return _Watched((), _no_values, steps)
     # One name more than needed, so itemgetter always returns a tuple.
-    return _Watched(ordered, itemgetter(*ordered, ordered[0]))
+    return _Watched(ordered, itemgetter(*ordered, ordered[0]), steps)
 
 
 def _no_values(_facts: Mapping[str, object]) -> tuple[object, ...]:
@@ -297,28 +305,27 @@ def _evaluate_list(
     fired: list[Rule] = []
     new_memory: dict[str, RuleMemory] = {}
     stopped = False
-    for rule in rules:
-        previous = remembered.get(rule.name, _IDLE)
+    for rule, rule_name, enabled, every_list, when in watched.steps:
+        previous = remembered.get(rule_name, _IDLE)
         if stopped:
-            new_memory[rule.name] = _remember(
+            new_memory[rule_name] = _remember(
                 None, previous.active, previous.active_changed_at, previous, shared
             )
             rows.append(_Skip.STOPPED)
             continue
-        if not rule.enabled:
+        if not enabled:
             rows.append(_Skip.DISABLED)
             continue
-        if not rule.matches_every_list and not rule.matches(name, tags):
+        if not every_list and not rule.matches(name, tags):
             rows.append(_Skip.UNMATCHED)
             continue
-        when = rule.when
         # The common cases, without a call: a rule out of effect whose condition reads a
         # null fact or stays false (_evaluate_rule's first return), and a rule in effect
         # with a fixed effect whose condition still holds and has held for its `for:`
         # (a reloaded rule may ask longer): no timer can move.
         if when is not None and previous.holding_since is None and not previous.active:
             if null_here and not null_here.isdisjoint(when.names):
-                new_memory[rule.name] = previous
+                new_memory[rule_name] = previous
                 rows.append(_null_row(rule.when_names, null_here))
                 continue
             try:
@@ -326,10 +333,10 @@ def _evaluate_list(
             except Exception:  # _evaluate_rule evaluates again and records the error
                 condition = True
             if not condition:
-                new_memory[rule.name] = previous
+                new_memory[rule_name] = previous
                 rows.append(_Skip.FALSE)
                 continue
-            row, new_memory[rule.name] = _evaluate_rule(
+            row, new_memory[rule_name] = _evaluate_rule(
                 rule, facts, null_here, previous, now, shared
             )
         elif (
@@ -341,10 +348,10 @@ def _evaluate_list(
             and (not null_here or null_here.isdisjoint(when.names))
             and _holds(when, facts)
         ):
-            new_memory[rule.name] = previous
+            new_memory[rule_name] = previous
             row = (True, (), None, None, None, rule.constant_effect)
         else:
-            row, new_memory[rule.name] = _evaluate_rule(
+            row, new_memory[rule_name] = _evaluate_rule(
                 rule, facts, null_here, previous, now, shared
             )
         rows.append(row)
