@@ -303,6 +303,8 @@ def clamp_weight(value: float, limits: Limits) -> int:
 
 def max_step_for(current_weight: int, limits: Limits) -> int | None:
     """The largest weight move allowed this cycle, or None for no limit."""
+    if limits.max_step is None and limits.max_step_percent is None:
+        return None  # the default: asked for every list every cycle
     steps: list[int] = []
     if limits.max_step is not None:
         steps.append(limits.max_step)
