@@ -100,9 +100,8 @@ class DecisionLog(Closing):
 
     def append(self, record: Mapping[str, object]) -> None:
         """Write ``record`` as one line (one ``os.write``; durable after ``sync``)."""
-        data = (
-            json_codec.dumps(record, default=_jsonable) + b"\n"
-        )  # newlines in strings are escaped
+        # One line: newlines inside strings are escaped by the encoder.
+        data = json_codec.dumps(record, default=_jsonable) + b"\n"
         with self._lock:
             _write_all(self._require_open(), data)
 

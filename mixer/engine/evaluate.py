@@ -392,12 +392,7 @@ def _null_row(when_names: tuple[str, ...], null_here: frozenset[str]) -> _Outcom
     evaluated, not fired. Lists of a campaign mostly lack the same facts (no deadline,
     no history yet), so one row serves them all; rows are never changed."""
     nulls = tuple(name for name in when_names if name in null_here)
-    return (None, nulls, None, None, None, _NO_EFFECT)
-
-
-_NO_EFFECT: Mapping[str, object] = MappingProxyType(
-    {}
-)  # shared by _null_row's rows: read, never written
+    return (None, nulls, None, None, None, _EMPTY)
 
 
 def _evaluate_rule(

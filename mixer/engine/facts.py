@@ -274,14 +274,11 @@ def _rates(
         end = size
     else:
         end = bisect_right(samples, now, lo=start, key=_sample_ts)
-    if start < end:
-        first, last = samples[start], samples[end - 1]
-        if last.ts < now:
-            last = HistorySample(
-                ts=now, pulled=item.pulled, completed=item.completed, added=item.added
-            )
-    else:
+    if start >= end:
         return None, None  # the snapshot alone spans no time
+    first, last = samples[start], samples[end - 1]
+    if last.ts < now:
+        last = HistorySample(ts=now, pulled=item.pulled, completed=item.completed, added=item.added)
     span = last.ts - first.ts
     if span <= timedelta(0) or span < settings.min_history:
         return None, None

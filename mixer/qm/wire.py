@@ -317,8 +317,12 @@ def _reject_bool(value: Any) -> Any:
     return value
 
 
+# State words as QM sends them: no need to strip or lower-case these.
+_PLAIN_STATES = frozenset({"open", "paused", "closed", "completed"})
+
+
 def _state_word(value: str) -> str:
-    return value.strip().lower()
+    return value if value in _PLAIN_STATES else value.strip().lower()
 
 
 _Count = Annotated[int, BeforeValidator(_reject_bool)]
@@ -367,10 +371,6 @@ def _list_label(item: Any, index: int) -> str:
     if isinstance(name, str) and name:
         return f"list '{name}'"
     return f"list #{index + 1}"
-
-
-# State words as QM sends them: no need to strip or lower-case these.
-_PLAIN_STATES = frozenset({"open", "paused", "closed", "completed"})
 
 
 def _plain_list(item: dict[str, Any], tz: tzinfo) -> ListSnapshot | None:
@@ -424,11 +424,9 @@ def _plain_list(item: dict[str, Any], tz: tzinfo) -> ListSnapshot | None:
         name=name,
         notes=notes or "",
         weight=weight,
-        list_state=list_state if list_state in _PLAIN_STATES else _state_word(list_state),
-        dialer_state=dialer_state if dialer_state in _PLAIN_STATES else _state_word(dialer_state),
-        can_reserve_state=(
-            can_reserve if can_reserve in _PLAIN_STATES else _state_word(can_reserve)
-        ),
+        list_state=_state_word(list_state),
+        dialer_state=_state_word(dialer_state),
+        can_reserve_state=_state_word(can_reserve),
         added=added,
         completed=completed,
         pulled=pulled,
