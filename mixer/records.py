@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 Mode = Literal["dry-run", "apply"]
 Outcome = Literal["ok", "error", "guardrail"]
-ErrorKind = Literal["read", "write", "verify"]
+ErrorKind = Literal["read", "write", "verify", "rule", "internal", "state"]
 
 _NO_FACTS: Mapping[str, object] = MappingProxyType({})
 
@@ -108,9 +108,12 @@ class DecisionRecord(Record):
     reason: str
     facts: Mapping[str, object] = field(default_factory=lambda: _NO_FACTS)
     applied: bool = False
+    # Logged by a later cycle, from the write-ahead intent (``mixer.intents``), when the
+    # deciding cycle could not log the outcome itself (a crash, a lost reply).
+    late: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        record = {
             **self._head(),
             "list": self.list,
             "mode": self.mode,
@@ -121,6 +124,9 @@ class DecisionRecord(Record):
             "facts": jsonable_facts(self.facts),
             "applied": self.applied,
         }
+        if self.late:
+            record["late"] = True
+        return record
 
     @classmethod
     def from_json(cls, r: Mapping[str, Any]) -> DecisionRecord:
@@ -135,6 +141,7 @@ class DecisionRecord(Record):
             reason=_str(r.get("reason")) or "",
             facts=MappingProxyType(dict(facts)) if isinstance(facts, Mapping) else _NO_FACTS,
             applied=r.get("applied") is True,
+            late=r.get("late") is True,
         )
 
 
@@ -151,9 +158,14 @@ class CycleRecord(Record):
     error: str | None
     duration_ms: float | None
     lists: Mapping[str, ListCounters] = field(default_factory=dict)
+    # Lists left alone whatever the rules say (an unknown listState, a duplicate name),
+    # with why; and lists taken for new ones (their counters went backwards). Written
+    # only when not empty.
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    recreated: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        record = {
             **self._head(),
             "mode": self.mode,
             "lists_seen": self.lists_seen,
@@ -164,10 +176,16 @@ class CycleRecord(Record):
             "duration_ms": self.duration_ms,
             "lists": {name: c.to_json() for name, c in self.lists.items()},
         }
+        if self.skipped:
+            record["skipped"] = dict(self.skipped)
+        if self.recreated:
+            record["recreated"] = list(self.recreated)
+        return record
 
     @classmethod
     def from_json(cls, r: Mapping[str, Any]) -> CycleRecord:
         lists = r.get("lists")
+        skipped = r.get("skipped")
         duration = r.get("duration_ms")
         return cls(
             *_head(r),
@@ -182,6 +200,11 @@ class CycleRecord(Record):
                 str(name): ListCounters.from_json(state)
                 for name, state in (lists.items() if isinstance(lists, Mapping) else ())
             },
+            skipped={
+                str(name): str(why)
+                for name, why in (skipped.items() if isinstance(skipped, Mapping) else ())
+            },
+            recreated=_strs(r.get("recreated")),
         )
 
 

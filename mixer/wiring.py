@@ -15,7 +15,7 @@ import httpx
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.cycle import CampaignResult, CycleRunner
-from mixer.decisions import DecisionLog
+from mixer.decisions import DecisionLog, log_files
 from mixer.engine.facts import EngineSettings
 from mixer.engine.rules import RuleSet, load_rules
 from mixer.errors import ConfigError
@@ -23,7 +23,7 @@ from mixer.guardrails import Limits
 from mixer.metrics import MixerMetrics
 from mixer.qm import QMClient
 from mixer.records import Mode
-from mixer.store import StateStore
+from mixer.store import StateStore, refuse_lost_state
 
 STATE_FILE = "state.sqlite3"
 
@@ -86,6 +86,7 @@ def build_runner(
     """Open the client, the state store and the decision log; load the rules."""
     if rules is None:
         rules = load_rules(settings.rule_files())
+    refuse_lost_state(state_path(settings), log_files(settings.decision_log))
     return CycleRunner(
         settings,
         client=client_from(settings, transport=transport),
