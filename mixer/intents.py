@@ -70,14 +70,17 @@ def resolve_intents(
         found = (item.weight, item.paused)
         if found == (intent.after_weight, intent.after_paused):
             known = result.get(intent.list)
-            if known is not None:
-                result[intent.list] = memory_after_write(
-                    known,
-                    intent.before_paused,
-                    ListUpdate(intent.list, intent.after_weight, intent.after_paused),
-                    intent.at,
-                    intent.at.astimezone(timezone).date(),
+            if known is None:  # first seen by the cycle that wrote: QM's state then
+                known = ListMemory.first_sight(
+                    intent.before_weight, intent.before_paused, intent.at
                 )
+            result[intent.list] = memory_after_write(
+                known,
+                intent.before_paused,
+                ListUpdate(intent.list, intent.after_weight, intent.after_paused),
+                intent.at,
+                intent.at.astimezone(timezone).date(),
+            )
             landed: Landed = "applied"
         elif found == (intent.before_weight, intent.before_paused):
             landed = "not-applied"
