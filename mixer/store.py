@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -105,35 +105,33 @@ class StoreError(MixerError):
     """The state file cannot be used as it is."""
 
 
-def refuse_lost_state(path: Path, decision_logs: Sequence[Path]) -> None:
-    """Refuse a missing or empty state file next to a decision log that holds records.
+def refuse_lost_state(path: Path, decision_log: Path, wrote: Callable[[], bool]) -> None:
+    """Refuse a missing or empty state file when the decision log shows the mixer wrote.
 
     The memory says which weights the mixer wrote; without it, every list QM shows would
-    be taken as a human's baseline and boosted again (10 → 30 → 90). A new install has
-    neither file; a lost state file leaves the log behind: that is refused, loudly.
+    be taken as a human's baseline and boosted again (10 → 30 → 90). A new install has no
+    applied decision in its log; a lost state file leaves them behind: that is refused.
+    ``wrote`` (reading the log) is asked only when the state file is missing or empty.
     """
-    try:
-        size: int | None = path.stat().st_size
-    except FileNotFoundError:
-        size = None
-    if size:
-        return
-    logged = 0
-    for log in decision_logs:
-        try:
-            logged += log.stat().st_size
-        except FileNotFoundError:
-            continue
-    if not logged:
+    size = _size(path)
+    # In WAL mode a young database can live wholly in ``-wal`` (no checkpoint yet).
+    if size or _size(path.with_name(path.name + "-wal")) or not wrote():
         return
     what = "missing" if size is None else "empty (0 bytes)"
     raise StoreError(
-        f"state store {path} is {what}, but the decision log {decision_logs[-1]} holds "
-        f"{logged} bytes of history: starting afresh would take the weights the mixer wrote "
-        "for human baselines and compound them. Restore the state file from a backup; or set "
-        "every list in QM back to its human baseline, move the decision log and its rotated "
-        "files aside, and start again (see docs/reliability.md, 'Lost state')"
+        f"state store {path} is {what}, but the decision log {decision_log} records writes "
+        "the mixer applied: starting afresh would take the weights it wrote for human "
+        "baselines and compound them. Restore the state file from a backup; or set every "
+        "list in QM back to its human baseline, move the decision log and its rotated files "
+        "aside, and start again (see docs/reliability.md, 'Lost state')"
     )
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
 
 
 class StateStore(Closing):

@@ -15,7 +15,7 @@ import httpx
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.cycle import CampaignResult, CycleRunner
-from mixer.decisions import DecisionLog, log_files
+from mixer.decisions import DecisionLog, read_records
 from mixer.engine.facts import EngineSettings
 from mixer.engine.rules import RuleSet, load_rules
 from mixer.errors import ConfigError
@@ -86,7 +86,9 @@ def build_runner(
     """Open the client, the state store and the decision log; load the rules."""
     if rules is None:
         rules = load_rules(settings.rule_files())
-    refuse_lost_state(state_path(settings), log_files(settings.decision_log))
+    refuse_lost_state(
+        state_path(settings), settings.decision_log, lambda: wrote(settings.decision_log)
+    )
     return CycleRunner(
         settings,
         client=client_from(settings, transport=transport),
@@ -101,3 +103,8 @@ def build_runner(
         mode=mode,
         on_result=on_result,
     )
+
+
+def wrote(decision_log: Path) -> bool:
+    """The decision log (with its rotated files) records a write the mixer applied."""
+    return any(r.get("applied") is True for r in read_records(decision_log, event="decision"))

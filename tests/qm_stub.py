@@ -106,7 +106,7 @@ class QMStub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server hook
+            def do_POST(self) -> None:
                 size = int(self.headers.get("Content-Length") or 0)
                 form = parse_qs(self.rfile.read(size).decode())
                 data = json.loads(form.get("data", ["{}"])[0])
@@ -121,7 +121,7 @@ class QMStub:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -138,6 +138,7 @@ def test_state_file_truncated_to_zero_is_refused_next_to_a_decision_log(
             runner(config)
         message = caught.value.message
         assert "empty (0 bytes)" in message
+        assert "records writes the mixer applied" in message
         assert "Restore the state file from a backup" in message
         assert "\n" not in message
         path.unlink()
