@@ -391,7 +391,7 @@ class CycleRunner:
             except MixerError:
                 # Not known: the intents stay pending and the next cycle settles them.
                 return set(), {u.name for u in plan.updates}
-            return _landed(reply, plan.updates), set()
+            return _landed(reply, plan.updates), _missing(reply, plan.updates)
         mismatches = changed_mismatches(reply, plan.updates)
         if not mismatches:
             return {u.name for u in plan.updates}, set()
@@ -402,7 +402,7 @@ class CycleRunner:
         )
         result.outcome, result.error = "error", message
         self._append(ErrorRecord(now, cycle_id, campaign, error=message, kind="verify"))
-        return _landed(reply, plan.updates), set()
+        return _landed(reply, plan.updates), _missing(reply, plan.updates)
 
     # -- logging ------------------------------------------------------------------
 
@@ -503,6 +503,11 @@ def _landed(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:
         if item is not None and (item.weight, item.paused) == (update.weight, update.paused):
             landed.add(update.name)
     return landed
+
+
+def _missing(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:
+    """Updated lists QM's listing does not show: whether they landed is not known yet."""
+    return {update.name for update in updates if reply.get(update.name) is None}
 
 
 def _cycle_id(now: datetime) -> str:

@@ -165,6 +165,11 @@ class StateStore(Closing):
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if "full" in str(exc).lower():
+                raise StoreError(
+                    f"state store {self.path} cannot be written ({exc}): free space on that "
+                    "disk, then start again"
+                ) from exc
             raise StoreError(
                 f"state store {self.path} cannot be opened ({exc}): restore it from a backup "
                 "(see docs/reliability.md, 'Lost state'); starting without it would take the "

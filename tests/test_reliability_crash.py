@@ -114,6 +114,20 @@ def start_daemon(config: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def wait_for_lock(state: Path, pid: int) -> None:
+    """Until the daemon ``pid`` holds the state lock (its PID in the lock file)."""
+    deadline = time.monotonic() + WAIT_S
+    lock = state / "amo-mixer.lock"
+    while time.monotonic() < deadline:
+        try:
+            if lock.read_text().strip() == str(pid):
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"daemon {pid} did not take the lock within {WAIT_S} s")
+
+
 def integrity(database: Path) -> str:
     with sqlite3.connect(database) as connection:
         return str(connection.execute("PRAGMA integrity_check").fetchone()[0])
@@ -161,7 +175,8 @@ def test_sigkill_loses_no_acknowledged_decision(
     started = time.monotonic()
     for kill in range(KILLS):
         daemon = start_daemon(config)
-        time.sleep(rng.uniform(0.3, 1.5))  # a seeded random moment in the daemon's life
+        wait_for_lock(state, daemon.pid)  # past the imports, whatever the machine's load
+        time.sleep(rng.uniform(0.1, 1.2))  # a seeded random moment in the daemon's life
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(timeout=WAIT_S)
         with writes.lock:

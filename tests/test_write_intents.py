@@ -193,3 +193,33 @@ def test_an_intent_is_recorded_before_the_write_is_sent(tmp_path: Path, stub: QM
         ]
     ]
     assert intents_left == []
+
+
+def test_a_full_state_directory_is_one_clear_line_per_campaign(
+    tmp_path: Path, stub: QMStub
+) -> None:
+    """SQLite's "database or disk is full" fails the campaign with one line that says to
+    free space (no traceback), sends no write, and the next cycle carries on."""
+    import sqlite3
+
+    with stub.serve() as url:
+        config = stub_config(tmp_path, url, TRIPLE)
+        mixer = runner(config)
+        real = mixer.store.record_intents
+
+        def full(*args: Any, **kwargs: Any) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        mixer.store.record_intents = full  # type: ignore[method-assign]
+        report = mixer.run_cycle()
+        assert stub.writes == []  # the intent could not be recorded: nothing sent
+        message = report.errors["Sales"]
+        assert "database or disk is full" in message
+        assert "free space" in message
+        assert "\n" not in message
+        mixer.store.record_intents = real  # type: ignore[method-assign]
+        mixer.run_cycle()
+        mixer.close()
+    assert stub.weights("Sales") == {"A": 30, "B": 60}
+    [error] = records(config, "error")
+    assert error["kind"] == "state"
