@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
     from mixer.lock import StateLock
-    from mixer.logs import configure_logging
+    from mixer.logs import SilentLog, configure_logging
     from mixer.wiring import build_runner
 
     settings = settings_from(args)
@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     # The state directory belongs to one process at a time: a daemon running on it
     # makes `once` refuse rather than interleave memory and decision-log writes.
     with StateLock(settings.state_dir):
-        runner = build_runner(settings, clock=SystemClock(), mode=args.mode)
+        # The runner's own log lines (cycle, rule error) are what the table and the
+        # stderr lines below say once, for a person.
+        runner = build_runner(settings, clock=SystemClock(), mode=args.mode, log=SilentLog())
         try:
             report = runner.run_cycle()
         finally:
@@ -59,6 +61,14 @@ def run(args: argparse.Namespace) -> int:
     # The plan goes to stdout; each failed campaign is one line on stderr.
     for name, error in report.errors.items():
         print(f"amo-mixer: campaign {name!r}: {error}", file=sys.stderr)
+    for name, result in report.results.items():
+        for e in result.rule_errors:
+            print(
+                f"amo-mixer: campaign {name!r}, list {e.list!r}: rule {e.rule!r} failed: "
+                f"{e.message}; the list was left as QM has it (see amo-mixer explain "
+                f"--campaign {name!r} --list {e.list!r})",
+                file=sys.stderr,
+            )
     return report.exit_code
 
 
@@ -82,6 +92,9 @@ def report_as_json(report: CycleReport) -> dict[str, object]:
             ],
             "overrides": [o.list for o in (plan.overrides if plan else ())],
             "guardrail_stops": [s.reason for s in (plan.stops if plan else ())],
+            "rule_errors": [
+                {"list": e.list, "rule": e.rule, "error": e.message} for e in result.rule_errors
+            ],
         }
     return {
         "cycle_id": report.cycle_id,
@@ -104,6 +117,8 @@ def render_table(report: CycleReport) -> str:
             notes.append(f"{name}: guardrail stop: {stop.reason}")
         for override in plan.overrides:
             notes.append(f"{name}/{override.list}: override: {override.reason}")
+        for e in plan.rule_errors:
+            notes.append(f"{name}/{e.list}: rule error: {e.rule!r} failed, list left as it is")
         for d in plan.decisions:
             rows.append(
                 (
