@@ -15,7 +15,7 @@ import errno
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -153,6 +153,7 @@ class CycleRunner:
         # Created at the first cycle with more than one campaign, kept until close().
         self._read_pool: ThreadPoolExecutor | None = None
         self._pruned_to: datetime | None = None  # the last cut prune_history applied
+        self._skipped: dict[str, dict[str, str]] = {}  # per campaign: lists left alone, why
         # Per campaign: the stop in force, and each failing (list, rule) with its cycles.
         self._standing_stops: dict[str, _StandingStop] = {}
         self._failing_rules: dict[str, dict[tuple[str, str], int]] = {}
@@ -294,8 +295,7 @@ class CycleRunner:
                 self.metrics.override(campaign)
         self._log_rule_errors(plan, now, cycle_id)
         repeated = self._log_stops(plan, now, cycle_id)
-        for name, why in plan.skipped.items():
-            self.log.warning("list left alone", campaign=campaign, list=name, reason=why)
+        self._report_skipped(campaign, plan.skipped)
 
         result = CampaignResult(campaign, "guardrail" if plan.stopped else "ok", plan=plan)
         records = {d.list: self._decision_record(plan, d, cycle_id) for d in plan.decisions}
@@ -321,6 +321,17 @@ class CycleRunner:
         if self.metrics and written:
             self.metrics.writes(campaign, len(written))
         return result
+
+    def _report_skipped(self, campaign: str, skipped: Mapping[str, str]) -> None:
+        """Warn when a list starts being left alone (or why changes), and say when it
+        ends; every cycle record lists them, the log need not repeat it every minute."""
+        before = self._skipped.get(campaign, {})
+        for name, why in skipped.items():
+            if before.get(name) != why:
+                self.log.warning("list left alone", campaign=campaign, list=name, reason=why)
+        for name in before.keys() - skipped.keys():
+            self.log.info("list no longer left alone", campaign=campaign, list=name)
+        self._skipped[campaign] = dict(skipped)
 
     def _settle_intents(
         self, snapshot: CampaignSnapshot, memory: dict[str, ListMemory]

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import stamina
+import structlog
 from qm_stub import QMStub, qm_list, stub_config, stub_settings
 
 from mixer.clock import FakeClock, SystemClock
@@ -108,13 +109,16 @@ rules:
             ]
         }
     )
-    with stub.serve() as url:
+    with stub.serve() as url, structlog.testing.capture_logs() as logged:
         config = stub_config(tmp_path, url, rules)
         mixer = runner(config)
         mixer.run_cycle()
+        mixer.run_cycle()
         mixer.close()
     assert written(stub) == []  # S*: not understood; B: the only reservable list
-    [stop] = records(config, "guardrail")
+    warned = [e["list"] for e in logged if e["event"] == "list left alone"]
+    assert sorted(warned) == ["S1", "S2", "S3"]  # when it begins, not every cycle
+    stop = records(config, "guardrail")[0]
     assert stop["lists"] == ["B"]
     skipped = records(config, "cycle")[0]["skipped"]
     assert sorted(skipped) == ["S1", "S2", "S3"]
