@@ -296,6 +296,13 @@ class CycleRunner:
         self._log_rule_errors(plan, now, cycle_id)
         repeated = self._log_stops(plan, now, cycle_id)
         self._report_skipped(campaign, plan.skipped)
+        if plan.recreated:
+            self.store.forget_history(campaign, plan.recreated, now)
+            self.log.warning(
+                "list re-created: its memory starts fresh",
+                campaign=campaign,
+                lists=sorted(plan.recreated),
+            )
 
         result = CampaignResult(campaign, "guardrail" if plan.stopped else "ok", plan=plan)
         records = {d.list: self._decision_record(plan, d, cycle_id) for d in plan.decisions}

@@ -61,20 +61,15 @@ def recreated_lists(
     return frozenset(found)
 
 
-def since_recreated(
-    history: Mapping[str, Sequence[HistorySample]],
+def without_history_of(
+    history: Mapping[str, Sequence[HistorySample]], names: frozenset[str], now: datetime
 ) -> Mapping[str, Sequence[HistorySample]]:
-    """``history`` with each list's samples from before its last re-creation dropped (a
-    rate across a re-creation would be negative). The same mapping when none was."""
-    trimmed: dict[str, Sequence[HistorySample]] | None = None
-    for name, samples in history.items():
-        cut = 0
-        for at in range(1, len(samples)):
-            older, newer = samples[at - 1], samples[at]
-            if newer.pulled < older.pulled or newer.added < older.added:
-                cut = at
-        if cut:
-            if trimmed is None:
-                trimmed = dict(history)
-            trimmed[name] = samples[cut:]
-    return history if trimmed is None else trimmed
+    """``history`` with the samples of ``names`` from before ``now`` dropped: a rate
+    across a re-creation would be negative. (The cycle then drops them from the store.)"""
+    if not names:
+        return history
+    trimmed = dict(history)
+    for name in names:
+        if name in trimmed:
+            trimmed[name] = [s for s in trimmed[name] if s.ts >= now]
+    return trimmed

@@ -25,7 +25,7 @@ from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.rules import CampaignRules
 from mixer.guardrails import GuardrailStop, Limits, ListOutcome, campaign_stops, guard_list
-from mixer.identity import recreated_lists, since_recreated, unwritable_lists
+from mixer.identity import recreated_lists, unwritable_lists, without_history_of
 from mixer.reconcile import Override, memory_after_write, reconcile_memory
 from mixer.snapshot import CampaignSnapshot, ListSnapshot, ListUpdate
 
@@ -113,7 +113,7 @@ def plan_campaign(
     recreated = recreated_lists(snapshot, history, now)
     if recreated:  # deleted and re-created under the same name: a new list
         memory = {name: m for name, m in memory.items() if name not in recreated}
-    history = since_recreated(history)
+        history = without_history_of(history, recreated, now)
     metadata = {item.name: rules.metadata_for(item.name) for item in snapshot.lists}
     reconciled, overrides = reconcile_memory(
         snapshot, memory, metadata, now, limits.manual_hold, skip=skipped.keys()

@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -480,6 +480,23 @@ class StateStore(Closing):
             )
         return _CachedHistory(_required(text), found)
 
+    def forget_history(self, campaign: str, names: Collection[str], before: datetime) -> None:
+        """Drop the samples of lists ``names`` older than ``before`` (a re-created list:
+        its old counters must not feed its rates)."""
+        if not names:
+            return
+        cut = _instant_text(before)
+        with self._lock:
+            with self._transaction() as db:
+                db.executemany(
+                    "DELETE FROM history WHERE campaign = ? AND list = ? AND ts < ?",
+                    [(campaign, name, cut) for name in names],
+                )
+            cached = self._history.get(campaign)
+            if cached is not None:
+                for name in names:
+                    cached.drop_list_before(name, before)
+
     def prune_history(self, before: datetime) -> int:
         """Drop samples older than ``before``, for every campaign; returns how many."""
         with self._lock:
@@ -520,6 +537,16 @@ class _CachedHistory:
             samples[at] = sample
         else:
             samples.insert(at, sample)
+
+    def drop_list_before(self, name: str, before: datetime) -> None:
+        samples = self.lists.get(name)
+        if samples is None:
+            return
+        kept = [s for s in samples if s.ts >= before]
+        if kept:
+            self.lists[name] = kept
+        else:
+            del self.lists[name]
 
     def drop_before(self, before: datetime) -> None:
         at = 0

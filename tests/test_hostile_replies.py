@@ -79,7 +79,9 @@ def test_a_recreated_list_starts_with_fresh_memory(tmp_path: Path) -> None:
         )
         mixer.run_cycle()
         mixer.run_cycle()
+        kept = mixer.store.history("Sales", since=datetime(2000, 1, 1, tzinfo=UTC))["A"]
         mixer.close()
+    assert [s.pulled for s in kept] == [0, 0], "the old list's counters feed the new one's rates"
     assert written(stub) == [("A", 10, True)], "a human's pause on the new list was undone"
     cycles = records(config, "cycle")
     assert cycles[1]["recreated"] == ["A"]
