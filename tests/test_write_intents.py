@@ -223,3 +223,30 @@ def test_a_full_state_directory_is_one_clear_line_per_campaign(
     assert stub.weights("Sales") == {"A": 30, "B": 60}
     [error] = records(config, "error")
     assert error["kind"] == "state"
+
+
+def test_explain_knows_a_pending_intent_for_the_mixers_own_write(
+    tmp_path: Path, stub: QMStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`explain` after a lost reply and failing read-back settles the pending intent as
+    the next cycle would: no manual hold is shown for the mixer's own write."""
+    from mixer.cli import main
+
+    with stub.serve() as url:
+        config = stub_config(tmp_path, url, TRIPLE)
+        mixer = runner(config)
+        stub.drop_write_replies = 1
+
+        def fail_the_read_back(_campaign: str, _entries: list[dict[str, Any]]) -> None:
+            stub.fail_reads = 1
+
+        stub.on_write = fail_the_read_back
+        mixer.run_cycle()
+        mixer.close()
+        stub.on_write = None
+        capsys.readouterr()
+        code = main(["explain", "-c", str(config), "--campaign", "Sales", "--list", "A"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "manual hold" not in out
+    assert "triple" in out
