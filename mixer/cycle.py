@@ -252,6 +252,9 @@ class CycleRunner:
             return self.client.read_lists(campaign, now=now)
         except MixerError as exc:
             return exc
+        except Exception as exc:  # contained to this campaign, as in _run_campaign
+            self.log.debug("traceback", campaign=campaign, exc_info=exc)
+            return MixerError(unexpected_failure(exc, campaign, self.settings.state_dir))
 
     def _run_campaign(
         self,

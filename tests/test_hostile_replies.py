@@ -276,3 +276,32 @@ rules:
     assert [c for c, _ in stub.writes] == ["Good"]
     [error] = records(config, "error")
     assert error["kind"] == "internal"
+
+
+def test_an_unexpected_exception_while_reading_is_contained_to_its_campaign(
+    tmp_path: Path,
+) -> None:
+    """9: a read that raises something outside the error tree fails its campaign only."""
+    rules = """\
+rules:
+  - name: heavier
+    when: added > 0
+    set: {weight: 50}
+"""
+    stub = QMStub({"Bad": [qm_list("X")], "Good": [qm_list("Y")]})
+    with stub.serve() as url:
+        config = stub_config(tmp_path, url, rules, campaigns=["Bad", "Good"])
+        mixer = runner(config)
+        real = mixer.client.read_lists
+
+        def explode(campaign: str, *, now: datetime) -> Any:
+            if campaign == "Bad":
+                raise RecursionError("maximum recursion depth exceeded")
+            return real(campaign, now=now)
+
+        mixer.client.read_lists = explode  # type: ignore[method-assign]
+        report = mixer.run_cycle()
+        mixer.close()
+    assert report.outcomes == {"Bad": "error", "Good": "ok"}
+    assert "internal error (campaign 'Bad'): RecursionError" in report.errors["Bad"]
+    assert [c for c, _ in stub.writes] == ["Good"]
