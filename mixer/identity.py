@@ -42,8 +42,14 @@ def recreated_lists(
     history: Mapping[str, Sequence[HistorySample]],
     now: datetime,
 ) -> frozenset[str]:
-    """Lists whose ``pulled`` or ``added`` counter is lower than in the last sample before
-    ``now``: deleted and re-created under the same name."""
+    """Lists deleted and re-created under the same name since the last sample before
+    ``now``: their counters went backwards further than a living list's can.
+
+    ``pulled`` alone goes back on a living list (a rescheduled number returns to the
+    list and is no longer pulled), but never below the numbers already completed, and
+    ``added`` and ``completed`` never decrease. So: ``added`` or ``completed`` lower than
+    before, or ``pulled`` lower than the numbers completed before.
+    """
     found = set()
     for item in snapshot.lists:
         samples = history.get(item.name)
@@ -56,7 +62,11 @@ def recreated_lists(
                 break
         if previous is None:
             continue
-        if item.pulled < previous.pulled or item.added < previous.added:
+        if (
+            item.added < previous.added
+            or item.completed < previous.completed
+            or item.pulled < previous.completed
+        ):
             found.add(item.name)
     return frozenset(found)
 

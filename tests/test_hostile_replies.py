@@ -75,7 +75,7 @@ def test_a_recreated_list_starts_with_fresh_memory(tmp_path: Path) -> None:
         mixer.run_cycle()
         assert written(stub) == [("A", 10, True)]
         stub.campaigns["Sales"][0] = qm_list(
-            "A", nNumbersAdded=50, nNumbersPulled=0, listState="paused"
+            "A", nNumbersAdded=50, nNumbersPulled=0, nNumbersCompleted=0, listState="paused"
         )
         mixer.run_cycle()
         mixer.run_cycle()
@@ -305,3 +305,32 @@ rules:
     assert report.outcomes == {"Bad": "error", "Good": "ok"}
     assert "internal error (campaign 'Bad'): RecursionError" in report.errors["Bad"]
     assert [c for c, _ in stub.writes] == ["Good"]
+
+
+def test_a_rescheduled_number_is_not_a_recreated_list(tmp_path: Path) -> None:
+    """2(a): pulled going back by a rescheduled number (never below the completed
+    count) is a living list: its memory is kept, the mixer still resumes what it paused."""
+    stub = QMStub(
+        {
+            "Sales": [
+                qm_list(
+                    "A",
+                    nNumbersAdded=100,
+                    nNumbersPulled=100,
+                    nNumbersCompleted=90,
+                    dialerCanReserve="closed",
+                ),
+                qm_list("B"),
+            ]
+        }
+    )
+    with stub.serve() as url:
+        config = stub_config(tmp_path, url, EXHAUSTED_RULES)
+        mixer = runner(config)
+        mixer.run_cycle()
+        a = stub.list("Sales", "A")
+        a.update(nNumbersPulled=95, dialerCanReserve="open")  # five numbers rescheduled
+        mixer.run_cycle()
+        mixer.close()
+    assert written(stub) == [("A", 10, True), ("A", 10, False)]
+    assert all("recreated" not in c for c in records(config, "cycle"))
