@@ -332,6 +332,11 @@ class CycleRunner:
                     "pulled": item.pulled,
                     "completed": item.completed,
                     "can_reserve": item.can_reserve,
+                    # What replay needs to rebuild the facts: deadline tags, the
+                    # completed state and idle minutes (docs/backtests.md).
+                    "notes": item.notes,
+                    "dialer_state": item.dialer_state,
+                    "last_pull": None if item.last_pull is None else _iso(item.last_pull),
                 }
                 for item in read.lists
             }

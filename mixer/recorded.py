@@ -1,0 +1,166 @@
+"""The cycles the decision log recorded, read back as typed values for replay and fit.
+
+Every ``cycle`` event carries what the mixer read of each list (weight, paused, the
+counters, can-reserve and, since the replay was added, notes, dialer state and last
+pull); every ``decision`` event of the same cycle precedes it in the log. This module
+turns that stream into ``RecordedCycle`` values, oldest first, with the decisions of
+each cycle attached, and builds the ``CampaignSnapshot`` a recorded cycle stands for.
+A log written before notes were recorded reads with empty notes (``notes_recorded``
+says so): deadlines then come only from the rules' ``lists:`` metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mixer.decisions import parse_ts
+from mixer.snapshot import CampaignSnapshot, ListSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedList:
+    """One list as a ``cycle`` event recorded it."""
+
+    name: str
+    weight: int
+    paused: bool
+    added: int
+    pulled: int
+    completed: int
+    can_reserve: bool
+    notes: str = ""
+    dialer_state: str = "open"
+    last_pull: datetime | None = None
+    notes_recorded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDecision:
+    """One ``decision`` event: what the running rules decided for one list."""
+
+    list: str
+    before: tuple[int, bool]
+    after: tuple[int, bool]
+    rules: tuple[str, ...]
+    reason: str
+    applied: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCycle:
+    """One campaign's cycle: when, in which mode, the lists read and the decisions made."""
+
+    ts: datetime
+    cycle_id: str
+    campaign: str
+    mode: str
+    outcome: str
+    lists: tuple[RecordedList, ...]
+    decisions: Mapping[str, RecordedDecision]
+
+    def snapshot(self, states: Mapping[str, tuple[int, bool]] | None = None) -> CampaignSnapshot:
+        """The snapshot this cycle read; ``states`` replaces (weight, paused) per list."""
+        items = []
+        for rec in self.lists:
+            weight, paused = rec.weight, rec.paused
+            if states is not None and rec.name in states:
+                weight, paused = states[rec.name]
+            items.append(
+                ListSnapshot(
+                    name=rec.name,
+                    notes=rec.notes,
+                    weight=weight,
+                    list_state="paused" if paused else "open",
+                    dialer_state=rec.dialer_state,
+                    can_reserve_state="open" if rec.can_reserve else "closed",
+                    added=rec.added,
+                    completed=rec.completed,
+                    pulled=rec.pulled,
+                    last_pull=rec.last_pull,
+                )
+            )
+        return CampaignSnapshot(campaign=self.campaign, lists=tuple(items), read_at=self.ts)
+
+
+def recorded_cycles(records: Iterable[Mapping[str, Any]]) -> Iterator[RecordedCycle]:
+    """The ``cycle`` events of ``records`` (log order) with their decisions attached.
+
+    A cycle that read nothing (a read error) carries no lists and is skipped: there is
+    nothing to decide on. Malformed list entries are skipped, not guessed at.
+    """
+    pending: dict[tuple[str, str], dict[str, RecordedDecision]] = {}
+    for record in records:
+        event = record.get("event")
+        if event == "decision":
+            decision = _decision(record)
+            if decision is not None:
+                key = (str(record.get("cycle_id")), str(record.get("campaign")))
+                pending.setdefault(key, {})[decision.list] = decision
+            continue
+        if event != "cycle":
+            continue
+        campaign = record.get("campaign")
+        cycle_id = str(record.get("cycle_id"))
+        decisions = pending.pop((cycle_id, str(campaign)), {})
+        ts = parse_ts(record.get("ts"))
+        raw = record.get("lists")
+        if ts is None or not isinstance(campaign, str) or not isinstance(raw, dict) or not raw:
+            continue
+        lists = tuple(item for item in map(_list, raw.items()) if item is not None)
+        if not lists:
+            continue
+        yield RecordedCycle(
+            ts=ts,
+            cycle_id=cycle_id,
+            campaign=campaign,
+            mode=str(record.get("mode", "dry-run")),
+            outcome=str(record.get("outcome", "ok")),
+            lists=lists,
+            decisions=decisions,
+        )
+
+
+def _list(entry: tuple[Any, Any]) -> RecordedList | None:
+    name, raw = entry
+    if not isinstance(raw, dict):
+        return None
+    try:
+        last_pull = raw.get("last_pull")
+        notes = raw.get("notes")
+        return RecordedList(
+            name=str(name),
+            weight=int(raw["weight"]),
+            paused=bool(raw["paused"]),
+            added=int(raw["added"]),
+            pulled=int(raw["pulled"]),
+            completed=int(raw["completed"]),
+            can_reserve=bool(raw["can_reserve"]),
+            notes=notes if isinstance(notes, str) else "",
+            dialer_state=str(raw.get("dialer_state") or "open"),
+            last_pull=parse_ts(last_pull) if last_pull is not None else None,
+            notes_recorded=isinstance(notes, str),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _decision(record: Mapping[str, Any]) -> RecordedDecision | None:
+    before, after = record.get("before"), record.get("after")
+    name = record.get("list")
+    if not isinstance(before, dict) or not isinstance(after, dict) or not isinstance(name, str):
+        return None
+    try:
+        rules = record.get("rules") or ()
+        return RecordedDecision(
+            list=name,
+            before=(int(before["weight"]), bool(before["paused"])),
+            after=(int(after["weight"]), bool(after["paused"])),
+            rules=tuple(str(r) for r in rules),
+            reason=str(record.get("reason") or ""),
+            applied=bool(record.get("applied")),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
