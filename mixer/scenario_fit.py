@@ -162,7 +162,7 @@ def _take(fit: _CampaignFit, cycle: RecordedCycle, tz: ZoneInfo) -> None:
         if old is None:
             continue
         done = max(rec.completed - old.completed, 0)
-        pulled = max(rec.pulled - old.pulled, 0)
+        pulled = rec.pulled - old.pulled  # signed: a reschedule gives a pull back
         fit.completed += done
         fit.pulled += pulled
         fit.pulls_by_hour[local.hour] += pulled
@@ -210,7 +210,7 @@ def _build(
     for fit in campaigns.values():
         for day, done in fit.completed_by_day.items():
             by_day[day] += done
-    profile = [sum(f.pulls_by_hour[h] for f in campaigns.values()) for h in range(24)]
+    profile = [max(sum(f.pulls_by_hour[h] for f in campaigns.values()), 0) for h in range(24)]
     comments = _comments(campaigns, handling, cycles, duration, dict(by_day), profile)
     return FitResult(document, comments, cycles, handling, agents, dict(by_day), profile)
 
