@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -116,7 +115,8 @@ def test_rules_without_pacing_show_the_pacing_decisions_they_would_not_make(
     code, out, _ = _run(args, capsys)
     assert code == 0
     assert "decisions, not outcomes" in out
-    assert "Callbacks Today" in out and "earliest-deadline-first" in out
+    assert "Callbacks Today" in out
+    assert "earliest-deadline-first" in out
     assert "Lists that would have differed" in out
 
 
@@ -201,7 +201,7 @@ def test_a_log_without_recorded_notes_says_deadline_tags_are_unknown(tmp_path: P
 
 
 @pytest.fixture
-def config_only(tmp_path: Path) -> Iterator[Path]:
+def config_only(tmp_path: Path) -> Path:
     config = tmp_path / "config.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -214,7 +214,7 @@ def config_only(tmp_path: Path) -> Iterator[Path]:
         ),
         encoding="utf-8",
     )
-    yield config
+    return config
 
 
 def test_replay_without_a_decision_log_says_so_in_one_line(
@@ -223,8 +223,10 @@ def test_replay_without_a_decision_log_says_so_in_one_line(
     """No log yet: exit 1 and one line naming the path, no traceback."""
     args = ["replay", "-c", str(config_only), "--since", "7d", "--rules", f"{new_rules}/*.yaml"]
     code, out, err = _run(args, capsys)
-    assert code == 1 and out == ""
-    assert err.count("\n") == 1 and "no decision log at" in err
+    assert code == 1
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "no decision log at" in err
 
 
 def test_replay_refuses_since_after_until(
@@ -234,4 +236,5 @@ def test_replay_refuses_since_after_until(
     args = ["replay", "-c", str(config_only), "--since", "2024-04-23T00:00"]
     args += ["--until", "2024-04-22T00:00", "--rules", f"{new_rules}/*.yaml"]
     code, _, err = _run(args, capsys)
-    assert code == 2 and "must be before" in err
+    assert code == 2
+    assert "must be before" in err
