@@ -22,7 +22,6 @@ every output.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -171,7 +170,6 @@ class _CampaignReplay:
     expected: dict[str, State] = field(default_factory=dict)  # the recording's next state
     decided: dict[str, tuple[State, State]] = field(default_factory=dict)  # (old, new)
     last_ts: datetime | None = None
-    trimmed_at: datetime | None = None
 
 
 def replay(
@@ -251,20 +249,20 @@ def _replay_cycle(
         if counting and not rec.notes_recorded:
             out.notes_missing = True
     utc_now = now.astimezone(UTC)
+    cut = utc_now - settings.history_window
     history = state.history
     for rec in cycle.lists:
-        samples = history.get(rec.name)
         sample = HistorySample(
             ts=utc_now, pulled=rec.pulled, completed=rec.completed, added=rec.added
         )
+        samples = history.get(rec.name)
         if samples is None:
             history[rec.name] = [sample]
-        else:
-            samples.append(sample)
-    window = settings.history_window
-    if state.trimmed_at is None or now - state.trimmed_at >= window:
-        _trim(history, utc_now - window)
-        state.trimmed_at = now
+            continue
+        # The window the store would hand over: one sample in, the oldest ones out.
+        while samples and samples[0].ts < cut:
+            del samples[0]
+        samples.append(sample)
 
     snapshot = cycle.snapshot(shadow)
     plan = plan_campaign(
@@ -342,18 +340,6 @@ def _replay_cycle(
         out.result.cycles += 1
     else:
         out.result.warmup_cycles += 1
-
-
-def _trim(history: dict[str, list[HistorySample]], cut: datetime) -> None:
-    """Drop samples older than ``cut`` (keeping one before it: rates start at the window)."""
-    for name, samples in history.items():
-        index = bisect_left(samples, cut, key=_ts)
-        if index > 1:
-            history[name] = samples[index - 1 :]
-
-
-def _ts(sample: HistorySample) -> datetime:
-    return sample.ts
 
 
 def _state_dict(state: State) -> dict[str, object]:

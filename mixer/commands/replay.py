@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -59,6 +61,12 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="differing changes to show in the table (default: %(default)s; --json has all)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="worker processes, campaigns spread over them (default: one per core)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -75,11 +83,20 @@ def run(args: argparse.Namespace, *, clock: Clock | None = None, out: IO[str] | 
     assert since is not None  # --since is required
     if since >= until:
         raise UsageError(f"--since ({args.since}) must be before --until ({args.until or 'now'})")
-    rules = load_rules(expand_rule_args(args.rules))
+    rule_files = expand_rule_args(args.rules)
+    load_rules(rule_files)  # a broken rules file fails here, in one line
     settings = load_settings(args.config, environ=os.environ, read_secrets=False)
     bar = ProgressBar(sys.stderr)
     try:
-        result = replay_log(settings, rules, since, until, campaign=args.campaign, progress=bar)
+        result = replay_log(
+            settings,
+            rule_files,
+            since,
+            until,
+            campaign=args.campaign,
+            jobs=args.jobs,
+            progress=bar,
+        )
     finally:
         bar.close()
     if args.json:
@@ -91,19 +108,19 @@ def run(args: argparse.Namespace, *, clock: Clock | None = None, out: IO[str] | 
 
 def replay_log(
     settings: Settings,
-    rules: Any,
+    rule_files: Sequence[Path],
     since: datetime,
     until: datetime,
     *,
     campaign: str | None = None,
+    jobs: int | None = None,
     progress: Any = None,
 ) -> ReplayResult:
-    """Read the configured decision log from one history window before ``since`` and
-    replay ``rules`` on it (shared by ``replay`` and ``report --replay-rules``)."""
+    """Replay ``rule_files`` on the configured decision log, from one history window
+    before ``since`` (shared by ``replay`` and ``report --replay-rules``)."""
+    from mixer import replay_jobs
     from mixer.cycle import engine_settings_from, limits_from
-    from mixer.decisions import log_files, read_records
-    from mixer.recorded import recorded_cycles
-    from mixer.replay import replay
+    from mixer.decisions import log_files
 
     path = settings.decision_log
     if not any(p.exists() for p in log_files(path)):
@@ -111,22 +128,24 @@ def replay_log(
             f"no decision log at {path}: nothing recorded to replay "
             f"(state_dir and decision_log in {settings.config_path} say where it is)"
         )
-    engine = engine_settings_from(settings)
-    records = read_records(
-        path,
-        since=since - engine.history_window,
-        until=until,
-        campaign=campaign,
-        event=("cycle", "decision"),
-    )
+    campaigns = [
+        c for c in settings.campaigns if campaign is None or fnmatch.fnmatchcase(c, campaign)
+    ]
+    if not campaigns:
+        raise UsageError(
+            f"--campaign {campaign!r} matches none of the configured campaigns "
+            f"({', '.join(settings.campaigns)})"
+        )
     try:
-        result = replay(
-            recorded_cycles(records),
-            rules,
+        result = replay_jobs.replay_log(
+            path,
+            rule_files,
+            campaigns,
             since=since,
             until=until,
-            settings=engine,
+            settings=engine_settings_from(settings),
             limits=limits_from(settings),
+            jobs=jobs,
             progress=progress,
         )
     except OSError as exc:
