@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import sys
 import tempfile
@@ -39,7 +40,7 @@ def register(subparsers: Any) -> None:
         help="fit from this time: a duration back from now (14d) or an ISO 8601 time",
     )
     fit.add_argument("--until", metavar="WHEN", help="fit up to this time (default: now)")
-    fit.add_argument("--campaign", metavar="GLOB", help="only campaigns matching")
+    fit.add_argument("--campaign", metavar="GLOB", help="only the configured campaigns matching")
     fit.add_argument(
         "-o", "--output", type=Path, required=True, help="the scenario YAML file to write"
     )
@@ -50,8 +51,8 @@ def run_fit(
     args: argparse.Namespace, *, clock: Clock | None = None, out: IO[str] | None = None
 ) -> int:
     from mixer.config import load_settings
-    from mixer.decisions import log_files, read_records
-    from mixer.recorded import recorded_cycles
+    from mixer.decisions import log_files
+    from mixer.recorded import read_cycle_records, recorded_cycles
     from mixer.scenario_fit import fit_scenario, render_yaml
     from mixer.simulate.progress import ProgressBar
 
@@ -69,7 +70,12 @@ def run_fit(
             f"no decision log at {path}: nothing recorded to fit "
             f"(state_dir and decision_log in {settings.config_path} say where it is)"
         )
-    records = read_records(path, since=since, until=until, campaign=args.campaign, event="cycle")
+    campaigns = None
+    if args.campaign is not None:
+        campaigns = [c for c in settings.campaigns if fnmatch.fnmatchcase(c, args.campaign)]
+    records = read_cycle_records(
+        path, since=since, until=until, events=("cycle",), campaigns=campaigns
+    )
     bar = ProgressBar(sys.stderr)
     try:
         result = fit_scenario(
