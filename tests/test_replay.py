@@ -238,3 +238,27 @@ def test_replay_refuses_since_after_until(
     code, _, err = _run(args, capsys)
     assert code == 2
     assert "must be before" in err
+
+
+def test_the_report_gets_a_replay_section_with_old_and_new_weights(
+    recorded: Path, new_rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report --replay-rules embeds the replay (caveats, timeline of old vs new weights)
+    for the page's replay section; without --since it is bad usage."""
+    pytest.importorskip("plotly")
+    out = tmp_path / "report.html"
+    args = ["report", "-c", str(recorded / "config.yaml"), "-o", str(out)]
+    replay_args = ["--replay-rules", f"{new_rules}/*.yaml"]
+    code, _, err = _run([*args, *replay_args], capsys)
+    assert code == 2
+    assert "--replay-rules needs --since" in err
+    since = ["--since", START.isoformat(), "--until", (START + timedelta(hours=4)).isoformat()]
+    code, _, _ = _run([*args, *since, *replay_args], capsys)
+    assert code == 0
+    page = out.read_text(encoding="utf-8")
+    assert 'id="replay"' in page
+    data = page.split('<script type="application/json" id="report-data">')[1].split("</script>")[0]
+    replayed = json.loads(data)["replay"]
+    assert any("decisions, not outcomes" in c for c in replayed["caveats"])
+    lines = {t["list"]: t["points"] for t in replayed["timeline"]}
+    assert lines["Callbacks Today"][0][1:3] == [100, 2]

@@ -48,10 +48,19 @@ def build_report(
     )
 
 
-def render_report(data: ReportData, *, title: str, generated_at: datetime) -> str:
-    """The page for already collected ``data``."""
+def render_report(
+    data: ReportData,
+    *,
+    title: str,
+    generated_at: datetime,
+    replay: Mapping[str, Any] | None = None,
+) -> str:
+    """The page for already collected ``data``; ``replay`` (``ReplayResult.to_dict()``)
+    adds the section comparing the running rules with new ones."""
     stamp = generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     document = {"title": title, "generated_at": stamp, **data.as_json()}
+    if replay is not None:
+        document["replay"] = dict(replay)
     values = {
         "TITLE": html.escape(title),
         "GENERATED": html.escape(stamp),
