@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -23,9 +23,9 @@ from mixer.decisions import log_files, parse_ts
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedList:
-    """One list as a ``cycle`` event recorded it."""
+class RecordedList(NamedTuple):
+    """One list as a ``cycle`` event recorded it (a named tuple: a week of 100 lists is a
+    million of them, and a tuple is built several times faster than a frozen dataclass)."""
 
     name: str
     weight: int
@@ -141,18 +141,21 @@ def _list(entry: tuple[Any, Any], times: dict[str, datetime | None]) -> Recorded
                 times[text] = parse_ts(text)
             last_pull = times[text]
         notes = raw.get("notes")
+        recorded = isinstance(notes, str)
+        if not isinstance(notes, str):
+            notes = ""
         return RecordedList(
-            name=str(name),
-            weight=int(raw["weight"]),
-            paused=bool(raw["paused"]),
-            added=int(raw["added"]),
-            pulled=int(raw["pulled"]),
-            completed=int(raw["completed"]),
-            can_reserve=bool(raw["can_reserve"]),
-            notes=notes if isinstance(notes, str) else "",
-            dialer_state=str(raw.get("dialer_state") or "open"),
-            last_pull=last_pull,
-            notes_recorded=isinstance(notes, str),
+            str(name),
+            int(raw["weight"]),
+            raw["paused"] is True,
+            int(raw["added"]),
+            int(raw["pulled"]),
+            int(raw["completed"]),
+            raw["can_reserve"] is True,
+            notes,
+            str(raw.get("dialer_state") or "open"),
+            last_pull,
+            recorded,
         )
     except (KeyError, TypeError, ValueError):
         return None

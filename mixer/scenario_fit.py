@@ -157,16 +157,17 @@ def _take(fit: _CampaignFit, cycle: RecordedCycle, tz: ZoneInfo) -> None:
     before = {rec.name: rec for rec in previous.lists}
     prior_busy = sum(max(r.pulled - r.completed, 0) for r in previous.lists)
     fit.busy_minutes += prior_busy * minutes
+    done_total = pulled_total = 0
     for rec in cycle.lists:
         old = before.get(rec.name)
         if old is None:
             continue
-        done = max(rec.completed - old.completed, 0)
-        pulled = rec.pulled - old.pulled  # signed: a reschedule gives a pull back
-        fit.completed += done
-        fit.pulled += pulled
-        fit.pulls_by_hour[local.hour] += pulled
-        fit.completed_by_day[local.date().isoformat()] += done
+        done_total += max(rec.completed - old.completed, 0)
+        pulled_total += rec.pulled - old.pulled  # signed: a reschedule gives a pull back
+    fit.completed += done_total
+    fit.pulled += pulled_total
+    fit.pulls_by_hour[local.hour] += pulled_total
+    fit.completed_by_day[local.date().isoformat()] += done_total
 
 
 def _build(
