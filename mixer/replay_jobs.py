@@ -56,7 +56,7 @@ def replay_log(
         results = pending.get()
     if progress is not None:
         progress("replay", 1.0)
-    return merge(results)
+    return merge(results, campaigns)
 
 
 def _init(fractions: Any) -> None:
@@ -99,8 +99,10 @@ def _replay_group(
     )
 
 
-def merge(results: Sequence[ReplayResult]) -> ReplayResult:
-    """One result from the workers' (campaigns do not overlap); changes in time order."""
+def merge(results: Sequence[ReplayResult], campaigns: Sequence[str]) -> ReplayResult:
+    """One result from the workers' (campaigns do not overlap): changes in time order,
+    lists and timelines campaign by campaign in ``campaigns`` order, as one process
+    gives them when cycles come in that order (so ``--jobs`` never changes the output)."""
     first = results[0]
     merged = ReplayResult(since=first.since, until=first.until, caveats=list(first.caveats))
     for result in results:
@@ -112,5 +114,8 @@ def merge(results: Sequence[ReplayResult]) -> ReplayResult:
         for side in ("old", "new"):
             merged.rule_counts[side].update(result.rule_counts[side])
         merged.caveats.extend(c for c in result.caveats if c not in merged.caveats)
-    merged.changes.sort(key=lambda c: (c.ts, c.campaign))
+    rank = {name: index for index, name in enumerate(campaigns)}
+    merged.changes.sort(key=lambda c: (c.ts, rank.get(c.campaign, len(rank))))
+    merged.lists = dict(sorted(merged.lists.items(), key=lambda kv: rank.get(kv[0][0], 0)))
+    merged.timeline = dict(sorted(merged.timeline.items(), key=lambda kv: rank.get(kv[0][0], 0)))
     return merged

@@ -262,3 +262,18 @@ def test_the_report_gets_a_replay_section_with_old_and_new_weights(
     assert any("decisions, not outcomes" in c for c in replayed["caveats"])
     lines = {t["list"]: t["points"] for t in replayed["timeline"]}
     assert lines["Callbacks Today"][0][1:3] == [100, 2]
+
+
+def test_worker_processes_give_the_same_result_as_one(
+    recorded: Path, new_rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Campaigns spread over two processes: the same JSON, byte for byte, as in one."""
+    args = ["replay", "-c", str(recorded / "config.yaml"), "--since", START.isoformat()]
+    args += ["--until", (START + timedelta(hours=4)).isoformat(), "--rules", f"{new_rules}/*.yaml"]
+    outputs = []
+    for jobs in ("1", "2"):
+        code, out, _ = _run([*args, "--json", "--jobs", jobs], capsys)
+        assert code == 0
+        outputs.append(out)
+    assert outputs[0] == outputs[1]
+    assert json.loads(outputs[0])["changes"]
