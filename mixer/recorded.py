@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from mixer.decisions import log_files, parse_ts
+from mixer.decisions import log_files
+from mixer.records import parse_ts
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 

@@ -31,7 +31,8 @@ from typing import Any
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.rules import RuleSet
-from mixer.guardrails import Limits, plan_campaign
+from mixer.guardrails import Limits
+from mixer.plan import plan_campaign
 from mixer.recorded import RecordedCycle
 
 State = tuple[int, bool]  # (weight, paused)

@@ -119,8 +119,8 @@ def replay_log(
     """Replay ``rule_files`` on the configured decision log, from one history window
     before ``since`` (shared by ``replay`` and ``report --replay-rules``)."""
     from mixer import replay_jobs
-    from mixer.cycle import engine_settings_from, limits_from
     from mixer.decisions import log_files
+    from mixer.wiring import engine_settings_from, limits_from
 
     path = settings.decision_log
     if not any(p.exists() for p in log_files(path)):
