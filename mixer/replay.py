@@ -125,6 +125,8 @@ class ReplayResult:
         default_factory=dict
     )
     caveats: list[str] = field(default_factory=lambda: list(CAVEATS))
+    # (rule, message) -> list-cycles where the new rule raised (the list was left alone)
+    rule_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def differing_lists(self) -> list[ListSummary]:
@@ -148,6 +150,10 @@ class ReplayResult:
                 for name in rules
             },
             "lists": [s.to_dict() for s in self.lists.values()],
+            "rule_errors": [
+                {"rule": rule, "message": message, "count": count}
+                for (rule, message), count in self.rule_errors.most_common()
+            ],
             "timeline": [
                 {
                     "campaign": campaign,
@@ -275,6 +281,9 @@ def _replay_cycle(
         settings,
         limits,
     )
+    if counting:
+        for error in plan.rule_errors:
+            out.result.rule_errors[(error.rule, error.message)] += 1
     written = {u.name for u in plan.updates} if cycle.mode == "apply" else set()
     state.memory = plan.memory_after(written)
     new_decisions = {d.list: d for d in plan.decisions}

@@ -114,6 +114,7 @@ def merge(results: Sequence[ReplayResult], campaigns: Sequence[str]) -> ReplayRe
         for side in ("old", "new"):
             merged.rule_counts[side].update(result.rule_counts[side])
         merged.caveats.extend(c for c in result.caveats if c not in merged.caveats)
+        merged.rule_errors.update(result.rule_errors)
     rank = {name: index for index, name in enumerate(campaigns)}
     merged.changes.sort(key=lambda c: (c.ts, rank.get(c.campaign, len(rank))))
     merged.lists = dict(sorted(merged.lists.items(), key=lambda kv: rank.get(kv[0][0], 0)))

@@ -277,3 +277,12 @@ def test_worker_processes_give_the_same_result_as_one(
         outputs.append(out)
     assert outputs[0] == outputs[1]
     assert json.loads(outputs[0])["changes"]
+
+
+def test_a_new_rule_that_raises_is_reported_and_leaves_the_list_alone(tmp_path: Path) -> None:
+    """A rule dividing by zero: no change for the list, and the error counted per rule."""
+    records = [_cycle(m, "dry-run", 10) for m in range(5)]
+    raising = SET_50.replace("set: {weight: 50}", "set: {weight: 'added / (pulled - pulled)'}")
+    result = _replay(records, raising, tmp_path)
+    assert result.changes == []
+    assert [(rule, count) for (rule, _), count in result.rule_errors.items()] == [("fifty", 5)]

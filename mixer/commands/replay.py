@@ -168,6 +168,11 @@ def render_table(result: ReplayResult, tz: ZoneInfo, *, rows: int, rules: Sequen
         f"({tz.key}), {result.cycles} recorded cycles (+{result.warmup_cycles} warm-up).",
     ]
     lines += [f"Note: {text}" for text in result.caveats]
+    for (rule, message), count in result.rule_errors.most_common(5):
+        lines.append(
+            f"Rule error: {rule!r} raised in {count} list-cycles (those lists were left "
+            f"as they were, as the daemon does): {message}"
+        )
     lines.append("")
     changes = result.changes
     if not changes:
