@@ -189,8 +189,8 @@ def render_table(result: ReplayResult, tz: ZoneInfo, *, rows: int, rules: Sequen
                 c.campaign,
                 c.list,
                 _state(c.before),
-                _decision(c.old, c.old_rules),
-                _decision(c.new, c.new_rules),
+                _decision(c.old, c.old_rules, c.recorded),
+                _decision(c.new, c.new_rules, c.before),
                 c.new_reason or "(no rule fired)",
             )
         )
@@ -239,10 +239,10 @@ def _state(state: tuple[int, bool]) -> str:
     return f"{state[0]}{' paused' if state[1] else ''}"
 
 
-def _decision(state: tuple[int, bool], rules: Sequence[str]) -> str:
-    if not rules:
-        return f"{_state(state)} (no change)"
-    return f"{_state(state)} ({', '.join(rules)})"
+def _decision(state: tuple[int, bool], rules: Sequence[str], before: tuple[int, bool]) -> str:
+    if rules:
+        return f"{_state(state)} ({', '.join(rules)})"
+    return f"{_state(state)} ({'no change' if state == before else 'guardrails'})"
 
 
 def _span(span: timedelta) -> str:
