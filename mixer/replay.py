@@ -115,6 +115,7 @@ class ReplayResult:
     until: datetime
     cycles: int = 0
     warmup_cycles: int = 0
+    last: datetime | None = None  # the last cycle replayed
     changes: list[ReplayChange] = field(default_factory=list)
     lists: dict[tuple[str, str], ListSummary] = field(default_factory=dict)
     rule_counts: dict[str, Counter[str]] = field(
@@ -143,6 +144,9 @@ class ReplayResult:
             "until": self.until.astimezone(UTC).isoformat(timespec="seconds"),
             "cycles": self.cycles,
             "warmup_cycles": self.warmup_cycles,
+            "last": None
+            if self.last is None
+            else self.last.astimezone(UTC).isoformat(timespec="seconds"),
             "caveats": list(self.caveats),
             "changes": [c.to_dict() for c in self.changes],
             "rules": {
@@ -348,6 +352,8 @@ def _replay_cycle(
                 out.result.rule_counts["new"].update(new_rules)
     if counting:
         out.result.cycles += 1
+        if out.result.last is None or now > out.result.last:
+            out.result.last = now
     else:
         out.result.warmup_cycles += 1
 

@@ -108,6 +108,8 @@ def merge(results: Sequence[ReplayResult], campaigns: Sequence[str]) -> ReplayRe
     for result in results:
         merged.cycles += result.cycles
         merged.warmup_cycles += result.warmup_cycles
+        if result.last is not None and (merged.last is None or result.last > merged.last):
+            merged.last = result.last
         merged.changes.extend(result.changes)
         merged.lists.update(result.lists)
         merged.timeline.update(result.timeline)
