@@ -286,3 +286,34 @@ def test_a_new_rule_that_raises_is_reported_and_leaves_the_list_alone(tmp_path: 
     result = _replay(records, raising, tmp_path)
     assert result.changes == []
     assert [(rule, count) for (rule, _), count in result.rule_errors.items()] == [("fifty", 5)]
+
+
+@pytest.mark.e2e
+def test_the_replay_section_draws_in_a_browser_without_errors(
+    recorded: Path, new_rules: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Headless Chromium draws one chart per differing list in the replay section, with
+    the old and new weight lines, and the page reports no script error."""
+    pytest.importorskip("plotly")
+    from tests.test_report_browser import browse, status
+
+    out = tmp_path / "report.html"
+    args = ["report", "-c", str(recorded / "config.yaml"), "-o", str(out)]
+    args += ["--since", START.isoformat(), "--until", (START + timedelta(hours=4)).isoformat()]
+    code, _, _ = _run([*args, "--replay-rules", f"{new_rules}/*.yaml"], capsys)
+    assert code == 0
+    run = browse(tmp_path, out.as_uri(), "--dump-dom")
+    state = status(run.stdout)
+    assert state["errors"] == []
+    differing = len(
+        [
+            row
+            for row in json.loads(
+                out.read_text(encoding="utf-8").split('id="report-data">')[1].split("</script>")[0]
+            )["replay"]["lists"]
+            if row["weight_differed_minutes"] or row["paused_differed_minutes"]
+        ]
+    )
+    assert differing > 0
+    assert state["charts"] == 2 + min(differing, 12)  # two campaigns, then the replay's
+    assert "running rules" in run.stdout
