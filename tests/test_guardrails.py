@@ -12,7 +12,6 @@ import pytest
 
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import ListMemory
-from mixer.engine.rules import load_rules
 from mixer.guardrails import (
     Limits,
     clamp_weight,
@@ -21,6 +20,7 @@ from mixer.guardrails import (
     plan_campaign,
     reconcile_memory,
 )
+from mixer.rule_loading import load_rules
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 NOW = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import ListMemory
-from mixer.engine.rules import CampaignRules, load_rules
+from mixer.engine.rules import CampaignRules
 from mixer.guardrails import CampaignPlan, Limits, max_step_for, plan_campaign
+from mixer.rule_loading import load_rules
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 ZURICH = ZoneInfo("Europe/Zurich")

@@ -23,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from mixer.engine.facts import EngineSettings, localize
 from mixer.engine.memory import HistorySample, ListMemory
-from mixer.engine.rules import Duration, RuleLoadError, load_rules
+from mixer.opsfiles.fields import Duration
+from mixer.rule_loading import load_rules
+from mixer.rulefile import RuleLoadError
 from mixer.errors import MixerError
 from mixer.guardrails import CampaignPlan, Decision, Limits, plan_campaign
 from mixer.snapshot import CampaignSnapshot, ListSnapshot

@@ -14,11 +14,14 @@ __all__ = ["UnreadableFile", "read_text"]
 class UnreadableFile(Exception):
     """A file that cannot be read as UTF-8 text; ``reason`` says why in a few words."""
 
-    def __init__(self, path: Path, reason: str, *, missing: bool = False) -> None:
+    def __init__(
+        self, path: Path, reason: str, *, missing: bool = False, not_text: bool = False
+    ) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
-        self.missing = missing
+        self.missing = missing  # no such file
+        self.not_text = not_text  # read, but not UTF-8 text
 
 
 def read_text(path: Path) -> str:
@@ -30,4 +33,4 @@ def read_text(path: Path) -> str:
     except OSError as exc:
         raise UnreadableFile(path, exc.strerror or str(exc)) from None
     except UnicodeDecodeError:
-        raise UnreadableFile(path, "not UTF-8 text") from None
+        raise UnreadableFile(path, "not UTF-8 text", not_text=True) from None
