@@ -28,6 +28,7 @@ __all__ = [
     "key_mark",
     "load_yaml",
     "locate",
+    "plain",
     "syntax_error_at",
     "walk",
     "without",
@@ -222,3 +223,12 @@ def duplicate_keys(data: Any) -> list[tuple[KeyPath, Mark]]:
         if isinstance(value, MarkedDict):
             found += [((*path, str(key)), mark) for key, mark in value.duplicates]
     return sorted(found, key=lambda item: (item[1].line, item[1].column))
+
+
+def plain(data: Any) -> Any:
+    """The same data as plain dicts and lists (for code that must not see the marks)."""
+    if isinstance(data, dict):
+        return {key: plain(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [plain(value) for value in data]
+    return data
