@@ -42,7 +42,10 @@ class Problem:
 
     def at_path(self) -> str:
         """``At 'qm.timeout': message (line 12)``, or ``(from AMO_MIXER_...)`` when the
-        value came from the environment."""
+        value came from the environment; ``At line 3, column 1: message`` for a spot that
+        is no key (broken YAML)."""
+        if not self.path and self.column is not None:
+            return f"At line {self.line}, column {self.column + 1}: {self.message}"
         origin = ""
         if self.origin is not None:
             origin = f" (from {self.origin})"
