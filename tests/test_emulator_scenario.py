@@ -154,3 +154,23 @@ def test_exhaustion_refill_runs_dry_then_refills() -> None:
     clock.set(scenario.end)
     app.advance()
     assert web.added == 550
+
+
+def test_scenario_spans_use_the_duration_grammar() -> None:
+    """Scenario durations accept what mixer.durations accepts, spaces between parts too."""
+    from datetime import timedelta
+
+    from mixer.emulator.scenario import Scenario
+
+    scenario = Scenario.model_validate(
+        {
+            "start": "2024-04-22 08:00",
+            "duration": "1d 4h",
+            "reschedule_after": "90",
+            "handling_time": "1m30s",
+            "campaigns": {},
+        }
+    )
+    assert scenario.duration == timedelta(days=1, hours=4)
+    assert scenario.reschedule_after == timedelta(seconds=90)
+    assert scenario.handling_time.max == timedelta(seconds=90)
