@@ -491,7 +491,7 @@ class _Problems:
             where: Path_ = tuple(item["loc"])
             kind = item["type"]
             if kind == "extra_forbidden":
-                reason = "unknown key" + _suggest(str(where[-1]), where[:-1])
+                reason = "unknown key" + _unknown_key_hint(str(where[-1]), where[:-1])
             elif kind == "missing":
                 reason = "required key is missing"
             elif kind in ("model_type", "dict_type", "model_attributes_type"):
@@ -580,7 +580,7 @@ def _drop_derived_keys(data: dict[str, Any], problems: _Problems) -> None:
         if not isinstance(node, dict):
             continue
         for name in names & node.keys():
-            problems.add((*section, name), "unknown key" + _suggest(name, section))
+            problems.add((*section, name), "unknown key" + _unknown_key_hint(name, section))
             del node[name]
 
 
@@ -605,7 +605,7 @@ def _annotation_at(where: Path_) -> Any:
     return None
 
 
-def _suggest(name: str, section: Path_) -> str:
+def _unknown_key_hint(name: str, section: Path_) -> str:
     if section not in _SECTIONS:
         return ""
     hint = did_you_mean(name, _file_keys(section))
