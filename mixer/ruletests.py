@@ -1,7 +1,7 @@
 """Rule unit tests (``amo-mixer test``): list snapshots at given times, expected decisions.
 
 Each step runs the real pipeline — memory reconciliation, evaluation, guardrails
-(``mixer.guardrails.plan_campaign``) — and then plays QM: the lists take the values the
+(``mixer.plan.plan_campaign``) — and then plays QM: the lists take the values the
 mixer wrote, the memory is what the daemon would persist, each step's counters become a
 history sample. So a test states only what changes (new counters, a human's edit) and
 what it expects the mixer to decide. The format is described in docs/rules.md.
@@ -24,10 +24,11 @@ from mixer.config import GuardrailSettings, HistorySettings
 from mixer.engine.facts import EngineSettings, localize
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.errors import MixerError
-from mixer.guardrails import CampaignPlan, Decision, Limits, plan_campaign
+from mixer.guardrails import Limits
 from mixer.opsfiles.marked_yaml import load_yaml, plain, syntax_error_at
 from mixer.opsfiles.problems import did_you_mean, key_path
 from mixer.opsfiles.reading import UnreadableFile, read_text
+from mixer.plan import CampaignPlan, Decision, plan_campaign
 from mixer.rule_loading import load_rules
 from mixer.rulefile import RuleLoadError
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
@@ -217,7 +218,7 @@ def run_test_file(path: Path) -> RuleTestResult:
         plan = plan_campaign(rules, snapshot, memory, history, now, settings, limits)
         result.steps += 1
         _check(result, number, step, plan)
-        memory = plan.memory_after(True)
+        memory = plan.memory_after(plan.update_names)
         for update in plan.updates:
             current = state[update.name]
             state[update.name] = replace(

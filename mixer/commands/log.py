@@ -168,7 +168,7 @@ def _write_table(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
 
 
 def _table_row(record: dict[str, Any], arrow: str) -> list[str]:
-    from mixer.decisions import parse_ts
+    from mixer.records import parse_ts
 
     ts = parse_ts(record.get("ts"))
     when = ts.strftime("%Y-%m-%d %H:%M:%S") if ts else _text(record.get("ts"))

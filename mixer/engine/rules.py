@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
-from pathlib import Path
 
 from mixer.engine.expressions import (
     Expression,
@@ -38,7 +37,6 @@ __all__ = [
     "RuleFile",
     "RuleSet",
     "compile_rules",
-    "load_rules",
 ]
 
 # ---------------------------------------------------------------------------------------
@@ -243,14 +241,6 @@ def compile_rules(parsed: Sequence[ParsedRules]) -> RuleSet:
         problems = sorted(compiler.problems, key=lambda p: (order.get(p.file, -1), p.line))
         raise RuleLoadError(problems)
     return RuleSet(files=tuple(files), fact_types=fact_types)
-
-
-def load_rules(paths: Sequence[Path], *, extra_texts: Sequence[tuple[str, str]] = ()) -> RuleSet:
-    """Read, parse and compile rule files: kept here only until ``mixer.cycle`` and
-    ``mixer.commands.explain`` import ``mixer.rule_loading.load_rules`` (issue 13)."""
-    from mixer.rule_loading import load_rules as read_and_compile
-
-    return read_and_compile(paths, extra_texts=extra_texts)
 
 
 class _Compiler:
