@@ -28,7 +28,7 @@ from pydantic import (
 from mixer.deadline_tag import DEADLINE_TAG
 from mixer.durations import parse_duration
 from mixer.errors import ConfigError
-from mixer.opsfiles.fields import Duration
+from mixer.opsfiles.fields import Duration, parse_local_deadline
 from mixer.opsfiles.marked_yaml import load_yaml
 from mixer.opsfiles.problems import key_path
 from mixer.opsfiles.reading import UnreadableFile, read_text
@@ -59,13 +59,12 @@ def parse_local_time(text: str) -> datetime:
 
 
 def _parse_deadline(text: str) -> datetime:
-    """A date-only deadline means the end of that day (the next local midnight)."""
-    stripped = text.strip()
-    try:
-        day = datetime.strptime(stripped, "%Y-%m-%d")
-    except ValueError:
-        return parse_local_time(stripped)
-    return day + timedelta(days=1)
+    """A deadline as rule files write one (a date alone is the end of that day), in QM
+    local time: it also becomes the list's notes tag, which the mixer reads as local."""
+    moment = parse_local_deadline(text)
+    if moment.tzinfo is not None:
+        raise ValueError(f"deadline {text.strip()!r}: leave out the UTC offset (QM local time)")
+    return moment
 
 
 def _parse_clock(text: str) -> time | None:

@@ -261,11 +261,7 @@ class _Compiler:
 
     def entries(self, parsed: ParsedRules) -> list[ListEntry]:
         """The file's valid ``lists:`` entries, their extra fields checked as facts."""
-        found: list[ListEntry] = []
-        for index, model in parsed.lists:
-            entry = self._entry(parsed, index, model)
-            found.append(entry)
-        return found
+        return [self._entry(parsed, index, model) for index, model in parsed.lists]
 
     def _entry(self, parsed: ParsedRules, index: int, model: ListEntryModel) -> ListEntry:
         raw = parsed.data["lists"][index]
