@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 Mode = Literal["dry-run", "apply"]
 Outcome = Literal["ok", "error", "guardrail"]
-ErrorKind = Literal["read", "write", "verify"]
+ErrorKind = Literal["read", "write", "verify", "rule"]
 
 _NO_FACTS: Mapping[str, object] = MappingProxyType({})
 
@@ -230,15 +230,23 @@ class GuardrailRecord(Record):
     guardrail: str
     lists: tuple[str, ...]
     reason: str
+    # A stop that repeats cycle after cycle is logged once when it begins, and once more
+    # (``ended``, with the number of cycles it lasted) when a cycle no longer repeats it.
+    ended: bool = False
+    cycles: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             **self._head(),
             "mode": self.mode,
             "guardrail": self.guardrail,
             "lists": list(self.lists),
             "reason": self.reason,
         }
+        if self.ended:
+            out["ended"] = True
+            out["cycles"] = self.cycles
+        return out
 
     @classmethod
     def from_json(cls, r: Mapping[str, Any]) -> GuardrailRecord:
@@ -248,19 +256,28 @@ class GuardrailRecord(Record):
             guardrail=_str(r.get("guardrail")) or "guardrail",
             lists=_strs(r.get("lists")),
             reason=_str(r.get("reason")) or "",
+            ended=r.get("ended") is True,
+            cycles=_int(r.get("cycles")),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorRecord(Record):
-    """A campaign's read, write or verification failed."""
+    """A campaign's read, write or verification failed, or a rule raised for a list."""
 
     event: ClassVar[str] = "error"
     error: str
     kind: str
+    # kind "rule": the rule that raised and the list it raised on (left as QM had it).
+    rule: str | None = None
+    list: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self._head(), "error": self.error, "kind": self.kind}
+        out = {**self._head(), "error": self.error, "kind": self.kind}
+        if self.rule is not None:
+            out["rule"] = self.rule
+            out["list"] = self.list
+        return out
 
     @classmethod
     def from_json(cls, r: Mapping[str, Any]) -> ErrorRecord:
@@ -268,6 +285,8 @@ class ErrorRecord(Record):
             *_head(r),
             error=_str(r.get("error")) or "",
             kind=_str(r.get("kind")) or "error",
+            rule=_str(r.get("rule")),
+            list=_str(r.get("list")),
         )
 
 

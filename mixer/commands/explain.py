@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     memory: dict[str, Any] = {}
     history: dict[str, Any] = {}
     if store_path.exists():
-        with StateStore(store_path) as store:
+        with StateStore(store_path, preview=True) as store:
             memory = store.load_memory(args.campaign)
             history = store.history(args.campaign, since=now - settings.history.window)
     plan = plan_campaign(

@@ -59,6 +59,8 @@ class ListEvaluation:
     standby: bool
     outcomes: RuleOutcomes = field(repr=False)
     fired_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    # (rule, message) for every rule that raised on this list: the plan leaves it alone.
+    errors: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def build(
@@ -74,6 +76,7 @@ class ListEvaluation:
         standby: bool,
         outcomes: RuleOutcomes,
         fired_rules: tuple[Rule, ...],
+        errors: tuple[tuple[str, str], ...] = (),
     ) -> ListEvaluation:
         """The same object as the constructor makes, without its call per field: one is
         built per list per cycle. Still frozen: assigning an attribute raises."""
@@ -89,6 +92,7 @@ class ListEvaluation:
             standby=standby,
             outcomes=outcomes,
             fired_rules=fired_rules,
+            errors=errors,
         )
         return self
 
@@ -260,6 +264,7 @@ def _evaluate_list(
             null_here = frozenset(compress(watched.names, map(_IS_NONE, values)))
     remembered = mem.rules
     rows: list[Row] = []
+    errors: list[tuple[str, str]] = []
     fired: list[Rule] = []
     new_memory: dict[str, RuleMemory] = {}
     stopped = False
@@ -313,6 +318,8 @@ def _evaluate_list(
                 rule, facts, null_here, previous, now, shared
             )
         rows.append(row)
+        if isinstance(row, RuleOutcome) and row.error is not None:
+            errors.append((rule_name, row.error))
         if isinstance(row, RuleOutcome) and row.effect:
             effect = row.effect
             fired.append(rule)
@@ -333,6 +340,7 @@ def _evaluate_list(
         standby=facts.get("standby") is True,
         outcomes=RuleOutcomes(rules, tuple(rows), facts),
         fired_rules=tuple(fired),
+        errors=tuple(errors),
     )
 
 

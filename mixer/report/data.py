@@ -128,7 +128,7 @@ def collect(
             camp.overrides += 1
             _add_override(camp, record, t, events)
         elif isinstance(record, GuardrailRecord):
-            camp.guardrails += 1
+            camp.guardrails += not record.ended  # an end marks when a standing stop ended
             lists = ", ".join(record.lists)
             text = f"{record.guardrail}: {record.reason}" if record.reason else record.guardrail
             _add_alert(camp, record.mode, t, events, "guardrail", lists, text)
