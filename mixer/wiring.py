@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from mixer.audit import fingerprint
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.cycle import CampaignResult, CycleRunner
@@ -105,4 +106,5 @@ def build_runner(
         log=log,
         mode=mode,
         on_result=on_result,
+        rules_hash=fingerprint(None, [Path(f.path) for f in rules.files]).short,
     )
