@@ -18,10 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
+from pathlib import Path
 from typing import Any
 
 import structlog
 
+from mixer.audit import loaded_record, refused_record
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.decisions import DecisionLog
@@ -36,6 +38,7 @@ from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
 from mixer.records import (
     AnyRecord,
+    ConfigRecord,
     CycleRecord,
     DecisionRecord,
     ErrorRecord,
@@ -129,6 +132,7 @@ class CycleRunner:
         log: Any = None,
         mode: Mode | None = None,
         on_result: Callable[[CampaignResult], None] | None = None,
+        rules_hash: str | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -142,6 +146,7 @@ class CycleRunner:
         self.limits = limits
         self.engine_settings = engine_settings
         self.on_result = on_result
+        self.rules_hash = rules_hash  # short hash of the rule set, on every cycle record
         # Created at the first cycle with more than one campaign, kept until close().
         self._read_pool: ThreadPoolExecutor | None = None
         self._pruned_to: datetime | None = None  # the last cut prune_history applied
@@ -316,6 +321,28 @@ class CycleRunner:
     def _append(self, record: AnyRecord) -> None:
         self.decision_log.append(record.to_json())
 
+    def log_config_loaded(self) -> None:
+        """Record the configuration this runner was built with (start-up, reload)."""
+        files = [Path(f.path) for f in self.rules.files]
+        self._log_config(
+            loaded_record(
+                self.clock.now(),
+                self.settings.config_path,
+                files,
+                rule_count=sum(len(f.rules) for f in self.rules.files),
+                campaigns=self.settings.campaigns,
+                mode=self.mode,
+            )
+        )
+
+    def log_config_refused(self, config_path: Path, errors: Sequence[str]) -> None:
+        """Record a reload that was refused: this runner's configuration stays in force."""
+        self._log_config(refused_record(self.clock.now(), config_path, errors))
+
+    def _log_config(self, record: ConfigRecord) -> None:
+        self._append(record)
+        self.decision_log.sync()
+
     def _log_rule_errors(self, plan: CampaignPlan, now: datetime, cycle_id: str) -> None:
         """Each (list, rule) error goes to the decision log and the daemon's log when it
         begins; the daemon's log says when it clears. The metric counts every cycle."""
@@ -454,6 +481,7 @@ class CycleRunner:
                 error=result.error,
                 duration_ms=round(duration_ms, 3),
                 lists=lists,
+                rules_hash=self.rules_hash,
             )
         )
         self.log.info(

@@ -164,6 +164,7 @@ class CycleRecord(Record):
     error: str | None
     duration_ms: float | None
     lists: Mapping[str, ListCounters] = field(default_factory=dict)
+    rules_hash: str | None = None  # short hash of the rule set in force (see config events)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -175,6 +176,7 @@ class CycleRecord(Record):
             "outcome": self.outcome,
             "error": self.error,
             "duration_ms": self.duration_ms,
+            "rules_hash": self.rules_hash,
             "lists": {name: c.to_json() for name, c in self.lists.items()},
         }
 
@@ -195,6 +197,7 @@ class CycleRecord(Record):
                 str(name): ListCounters.from_json(state)
                 for name, state in (lists.items() if isinstance(lists, Mapping) else ())
             },
+            rules_hash=_str(r.get("rules_hash")),
         )
 
 
@@ -303,10 +306,69 @@ class ErrorRecord(Record):
         )
 
 
-AnyRecord = DecisionRecord | CycleRecord | OverrideRecord | GuardrailRecord | ErrorRecord
+@dataclass(frozen=True, slots=True)
+class ConfigRecord(Record):
+    """The configuration a daemon started with, or a reload applied or refused."""
+
+    event: ClassVar[str] = "config"
+    outcome: str  # "loaded" | "refused"
+    config: str | None  # the config file's path
+    config_sha256: str | None
+    rules: tuple[tuple[str, str], ...]  # (file, sha256)
+    rules_hash: str | None
+    rule_count: int | None
+    campaigns: tuple[str, ...]
+    mode: str | None
+    errors: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self._head(),
+            "outcome": self.outcome,
+            "config": self.config,
+            "config_sha256": self.config_sha256,
+            "rules": [{"file": f, "sha256": sha} for f, sha in self.rules],
+            "rules_hash": self.rules_hash,
+            "rule_count": self.rule_count,
+            "campaigns": list(self.campaigns),
+            "mode": self.mode,
+            "errors": list(self.errors),
+        }
+
+    @classmethod
+    def from_json(cls, r: Mapping[str, Any]) -> ConfigRecord:
+        rules = r.get("rules")
+        return cls(
+            *_head(r),
+            outcome=_str(r.get("outcome")) or "loaded",
+            config=_str(r.get("config")),
+            config_sha256=_str(r.get("config_sha256")),
+            rules=tuple(
+                (str(x.get("file")), str(x.get("sha256")))
+                for x in (rules if isinstance(rules, list) else ())
+                if isinstance(x, Mapping)
+            ),
+            rules_hash=_str(r.get("rules_hash")),
+            rule_count=_int(r.get("rule_count")),
+            campaigns=_strs(r.get("campaigns")),
+            mode=_str(r.get("mode")),
+            errors=_strs(r.get("errors")),
+        )
+
+
+AnyRecord = (
+    DecisionRecord | CycleRecord | OverrideRecord | GuardrailRecord | ErrorRecord | ConfigRecord
+)
 _BY_EVENT: dict[str, Any] = {
     cls.event: cls
-    for cls in (DecisionRecord, CycleRecord, OverrideRecord, GuardrailRecord, ErrorRecord)
+    for cls in (
+        DecisionRecord,
+        CycleRecord,
+        OverrideRecord,
+        GuardrailRecord,
+        ErrorRecord,
+        ConfigRecord,
+    )
 }
 EVENTS = tuple(_BY_EVENT)
 

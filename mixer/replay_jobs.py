@@ -76,8 +76,8 @@ def _replay_group(
     *,
     progress: Progress | None = None,
 ) -> ReplayResult:
-    from mixer.engine.rules import load_rules
     from mixer.recorded import read_cycle_records, recorded_cycles
+    from mixer.rule_loading import load_rules
 
     if progress is None and _shared is not None:
         shared = _shared

@@ -12,17 +12,19 @@ from typing import Any
 
 import httpx
 
+from mixer.audit import fingerprint
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.cycle import CampaignResult, CycleRunner
 from mixer.decisions import DecisionLog, PreviewLog
 from mixer.engine.facts import EngineSettings
-from mixer.engine.rules import RuleSet, load_rules
+from mixer.engine.rules import RuleSet
 from mixer.errors import ConfigError
 from mixer.guardrails import Limits
 from mixer.metrics import MixerMetrics
 from mixer.qm import QMClient
 from mixer.records import Mode
+from mixer.rule_loading import load_rules
 from mixer.store import StateStore
 
 STATE_FILE = "state.sqlite3"
@@ -104,4 +106,5 @@ def build_runner(
         log=log,
         mode=mode,
         on_result=on_result,
+        rules_hash=fingerprint(None, [Path(f.path) for f in rules.files]).short,
     )

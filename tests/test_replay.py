@@ -15,10 +15,10 @@ from mixer.cli import main
 from mixer.decisions import read_records
 from mixer.emulator.scenario import load_scenario
 from mixer.engine.facts import EngineSettings
-from mixer.engine.rules import load_rules
 from mixer.guardrails import Limits
 from mixer.recorded import recorded_cycles
 from mixer.replay import NO_NOTES_CAVEAT, replay
+from mixer.rule_loading import load_rules
 from mixer.shipped import shipped_rule_files
 from mixer.simulate.backtest import run_strategy
 

@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
         # Writing belongs to one process at a time: a daemon running on the state
         # directory makes `once --apply` refuse rather than interleave writes.
         with StateLock(settings.state_dir):
-            report = _one_cycle(build(mode="apply"))
+            runner = build(mode="apply")
+            runner.log_config_loaded()  # the audit trail names the rules that wrote
+            report = _one_cycle(runner)
     if args.json:
         print(json.dumps(report_as_json(report), indent=2, ensure_ascii=False))
     else:

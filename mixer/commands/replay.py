@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, *, clock: Clock | None = None, out: IO[str] | None = None) -> int:
     from mixer.commands.simulate import expand_rule_args
     from mixer.config import load_settings
-    from mixer.engine.rules import load_rules
+    from mixer.rule_loading import load_rules
     from mixer.simulate.progress import ProgressBar
 
     out = out if out is not None else sys.stdout

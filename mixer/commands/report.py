@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     replay_files = None
     if args.replay_rules:
         from mixer.commands.simulate import expand_rule_args
-        from mixer.engine.rules import load_rules
+        from mixer.rule_loading import load_rules
 
         if since is None:
             raise UsageError("--replay-rules needs --since: the range to replay (e.g. 7d)")

@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mixer.records import (
+    ConfigRecord,
     CycleRecord,
     DecisionRecord,
+    ErrorRecord,
     GuardrailRecord,
     OverrideRecord,
     iso_utc,
@@ -66,6 +68,8 @@ class ReportData:
     events: list[dict[str, Any]]
     first_ms: int | None
     last_ms: int | None
+    # Start-ups and reloads (applied or refused): marked on every campaign's timeline.
+    config: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -97,6 +101,7 @@ class ReportData:
             "events": self.events,
             "first": self.first_ms,
             "last": self.last_ms,
+            "config": self.config,
         }
 
 
@@ -109,9 +114,13 @@ def collect(
     open_rows: dict[tuple[str, str], dict[str, Any]] = {}
     first: int | None = None
     last: int | None = None
+    config: list[dict[str, Any]] = []
 
     for raw in records:
         record = parse_record(raw)
+        if isinstance(record, ConfigRecord) and record.ts is not None:
+            config.append(_config_change(record))
+            continue
         if record is None or record.ts is None or record.campaign is None:
             continue
         t = int(record.ts.timestamp() * 1000)
@@ -132,7 +141,7 @@ def collect(
             lists = ", ".join(record.lists)
             text = f"{record.guardrail}: {record.reason}" if record.reason else record.guardrail
             _add_alert(camp, record.mode, t, events, "guardrail", lists, text)
-        else:
+        elif isinstance(record, ErrorRecord):
             camp.errors += 1
             text = f"{record.kind}: {record.error}".rstrip(": ")
             _add_alert(camp, None, t, events, "error", "", text)
@@ -143,7 +152,20 @@ def collect(
         events=[{k: v for k, v in e.items() if not k.startswith("_")} for e in events],
         first_ms=first,
         last_ms=last,
+        config=config,
     )
+
+
+def _config_change(record: ConfigRecord) -> dict[str, Any]:
+    assert record.ts is not None
+    if record.outcome == "refused":
+        text = "reload refused, the running config stays: " + "; ".join(record.errors)
+    else:
+        text = (
+            f"config loaded: rules {(record.rules_hash or '?')[:12]}, "
+            f"{record.rule_count} rules, mode {record.mode}"
+        )
+    return {"t": int(record.ts.timestamp() * 1000), "outcome": record.outcome, "text": text}
 
 
 def keep_indices(states: Sequence[object], limit: int) -> list[int]:
