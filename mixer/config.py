@@ -44,6 +44,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from mixer.durations import format_duration, parse_duration
 from mixer.errors import ConfigError
+from mixer.yaml_errors import yaml_error_message, yaml_error_position
 
 ENV_PREFIX = "AMO_MIXER_"
 PASSWORD_ENV = "AMO_MIXER_QM_PASSWORD"
@@ -530,10 +531,9 @@ class _Problems:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the file"
-            problem = getattr(exc, "problem", None) or str(exc)
-            self.lines.append(f"At {where}: YAML syntax error: {problem}")
+            position = yaml_error_position(exc)
+            where = f"line {position[0]}, column {position[1]}" if position else "the file"
+            self.lines.append(f"At {where}: YAML syntax error: {yaml_error_message(exc)}")
             return None
         if data is None:
             data = {}

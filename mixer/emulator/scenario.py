@@ -9,7 +9,8 @@ scenario's ``timezone``.
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+import typing
+from datetime import UTC, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +28,14 @@ from pydantic import (
 )
 
 from mixer.errors import ConfigError
+from mixer.yaml_errors import (
+    KeyPath,
+    did_you_mean,
+    key_lines,
+    line_of,
+    yaml_error_message,
+    yaml_error_position,
+)
 
 __all__ = [
     "AgentShift",
@@ -256,7 +265,9 @@ class Scenario(_Model):
     """A whole emulator run. ``start`` is timezone-aware once validated."""
 
     description: str = ""
-    start: datetime = Field(description="QM local time 'YYYY-MM-DD HH:MM'")
+    start: datetime = Field(
+        description="QM local time 'YYYY-MM-DD HH:MM', or 'now' (the moment it is loaded)"
+    )
     duration: Span = Field(default=timedelta(days=1))
     timezone: str = "Europe/Zurich"
     seed: int = 1
@@ -277,6 +288,8 @@ class Scenario(_Model):
     def _start(cls, value: Any) -> datetime:
         if isinstance(value, datetime):
             return value
+        if str(value).strip().lower() == "now":  # the moment the file is loaded
+            return datetime.now(UTC).replace(second=0, microsecond=0)
         return parse_local_time(str(value))
 
     @field_validator("duration", "reschedule_after", mode="before")
@@ -354,6 +367,39 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _scenario_problem(path: Path, lines: dict[KeyPath, int], error: Any) -> str:
+    """``file:line: at 'path': message``, with "did you mean" for an unknown key."""
+    loc = tuple(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = f"unknown key '{loc[-1]}'" + did_you_mean(str(loc[-1]), _keys_beside(loc))
+    return f"{path}:{line_of(lines, loc) or 1}: at '{_field_path(loc)}': {message}"
+
+
+def _keys_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the scenario schema allows where the last part of ``loc`` stands."""
+    model: type[BaseModel] = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int) or part not in model.model_fields:
+            continue  # a list index, or a campaign name (a dict key)
+        found = _model_in(model.model_fields[part].annotation)
+        if found is None:
+            return []
+        model = found
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds, directly or inside list[...] / dict[str, ...] / Optional."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """A shipped scenario by name (``"deadline-crunch"``) or a YAML file by path."""
     path = Path(name_or_path)
@@ -365,22 +411,24 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             f"{', '.join(shipped_scenarios())}"
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read scenario {path}: {exc}") from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: scenario is not valid YAML ({exc})") from exc
+        position = yaml_error_position(exc)
+        where = f"{path}:{position[0]}:{position[1]}" if position else str(path)
+        raise ConfigError(
+            f"{where}: scenario is not valid YAML: {yaml_error_message(exc)}"
+        ) from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a scenario must be a YAML mapping (start, campaigns, ...)")
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            f"{path}: at '{_field_path(tuple(err['loc']))}': {err['msg']}" for err in exc.errors()
-        ]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ConfigError(f"invalid scenario {problems[0]}{more}", problems) from exc
+        problems = [_scenario_problem(path, key_lines(text), err) for err in exc.errors()]
+        if len(problems) == 1:
+            raise ConfigError(f"invalid scenario {problems[0]}") from exc
+        raise ConfigError(f"invalid scenario {path}: {len(problems)} problems", problems) from exc
     scenario._name = path.stem
     return scenario

@@ -12,7 +12,7 @@ import difflib
 import fnmatch
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -42,6 +42,7 @@ from mixer.engine.expressions import (
 from mixer.engine.facts import FACT_TYPES
 from mixer.engine.metadata import ListEntry, ListMetadata, Scalar, merge_metadata
 from mixer.errors import MixerError
+from mixer.yaml_errors import yaml_error_message, yaml_error_position
 
 __all__ = [
     "CampaignRules",
@@ -68,9 +69,11 @@ class RuleProblem:
     rule: str | None
     message: str
     excerpt: str | None = None  # the source line and a caret line under the spot
+    column: int | None = None  # 1-based, given where the column matters (YAML syntax)
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}: "
+        column = f":{self.column}" if self.column else ""
+        where = f"{self.file}:{self.line}{column}: "
         if self.rule is not None:
             where += f"rule '{self.rule}': "
         text = where + self.message
@@ -659,10 +662,11 @@ class _FileLoader:
         try:
             data, duplicates = _load_yaml(text)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = _Mark(mark.line + 1, mark.column) if mark else None
-            what = exc.problem or exc.context or "unreadable"
-            self.problem(name, lines, where, None, f"invalid YAML: {what}")
+            position = yaml_error_position(exc)
+            where = _Mark(position[0], position[1] - 1) if position else None
+            self.problem(name, lines, where, None, f"invalid YAML: {yaml_error_message(exc)}")
+            if position:  # file:line:column, as compilers print it
+                self.problems[-1] = replace(self.problems[-1], column=position[1])
             return None
         except yaml.YAMLError as exc:
             self.problems.append(RuleProblem(name, 1, None, f"invalid YAML: {exc}"))
@@ -740,9 +744,7 @@ class _FileLoader:
             if kind == "missing":
                 parent_loc = loc[:-1]
                 mark, _ = _locate(parsed.data, parent_loc)
-                message = f"missing required key '{loc[-1]}'"
-                if parent_loc:
-                    message += f" in {_path(parent_loc)}"
+                message = _missing_key_message(str(loc[-1]), _path(parent_loc))
                 self.problem(parsed.path, parsed.lines, mark, rule, message)
                 continue
             mark, _ = _locate(parsed.data, loc)
@@ -1065,6 +1067,20 @@ def _allowed_keys(loc: Sequence[int | str]) -> list[str]:
     if isinstance(parent, str) and parent in _KEYS_BY_PARENT:
         return _KEYS_BY_PARENT[parent]()
     return []
+
+
+def _missing_key_message(key: str, parent: str) -> str:
+    """What is missing, where (when below the rule itself), and what to add."""
+    where = f" in {parent}" if parent else ""
+    hint = (
+        {
+            "name": ": give the rule a unique name, e.g. 'name: pause-exhausted'",
+            "set": ": say what the rule changes, e.g. 'set: {paused: true}' or 'set: {weight: 5}'",
+        }.get(key, "")
+        if not parent
+        else ""
+    )
+    return f"missing required key '{key}'{where}{hint}"
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:

@@ -9,7 +9,7 @@ what it expects the mixer to decide. The format is described in docs/rules.md.
 
 from __future__ import annotations
 
-import difflib
+import glob
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +27,14 @@ from mixer.engine.rules import Duration, RuleLoadError, load_rules
 from mixer.errors import MixerError
 from mixer.guardrails import CampaignPlan, Decision, Limits, plan_campaign
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
+from mixer.yaml_errors import (
+    KeyPath,
+    did_you_mean,
+    key_lines,
+    line_of,
+    yaml_error_message,
+    yaml_error_position,
+)
 
 
 class RuleTestFileError(MixerError):
@@ -186,9 +194,11 @@ _NEW_LIST = ListSnapshot(
 
 def run_test_file(path: Path) -> TestResult:
     """Run one test file; raises ``RuleTestFileError`` when it cannot be run at all."""
-    spec = _read(path)
-    tz = _timezone(spec.settings.timezone, path)
-    rule_paths = [(path.parent / p) for p in spec.rules]
+    spec, lines = _read(path)
+    tz = _timezone(
+        spec.settings.timezone, f"{path}:{line_of(lines, ('settings', 'timezone')) or 1}"
+    )
+    rule_paths = _rule_paths(spec.rules, path, lines)
     extra: list[tuple[str, str]] = []
     if spec.lists:
         extra.append((f"{path} (lists)", yaml.safe_dump({"lists": spec.lists})))
@@ -212,11 +222,13 @@ def run_test_file(path: Path) -> TestResult:
     history: dict[str, list[HistorySample]] = {}
     previous: datetime | None = None
     for number, step in enumerate(spec.steps, start=1):
-        now = _parse_at(step.at, tz, path, number)
+        now = _parse_at(
+            step.at, tz, f"{path}:{line_of(lines, ('steps', number - 1, 'at')) or 1}", number
+        )
         if previous is not None and now <= previous:
             raise RuleTestFileError(f"{path}: step {number}: 'at' must be after the step before")
         previous = now
-        state = _apply_lists(state, step.lists, tz, path, number)
+        state = _apply_lists(state, step.lists, tz, path, number, lines)
         snapshot = CampaignSnapshot(spec.settings.campaign, tuple(state.values()), now)
         for item in snapshot.lists:
             history.setdefault(item.name, []).append(
@@ -236,7 +248,27 @@ def run_test_file(path: Path) -> TestResult:
     return result
 
 
-def _read(path: Path) -> TestFile:
+def _rule_paths(patterns: Sequence[str], path: Path, lines: dict[KeyPath, int]) -> list[Path]:
+    """``rules:`` entries relative to the test file, globs expanded as the config does:
+    each match once, sorted; a pattern matching nothing is an error naming its line."""
+    found: list[Path] = []
+    for index, pattern in enumerate(patterns):
+        full = path.parent / pattern
+        if not glob.has_magic(pattern):
+            found.append(full)
+            continue
+        matches = sorted(Path(m) for m in glob.glob(str(full), recursive=True) if Path(m).is_file())
+        if not matches:
+            line = line_of(lines, ("rules", index)) or 1
+            raise RuleTestFileError(
+                f"{path}:{line}: rules: {pattern!r} matches no file (patterns are relative "
+                f"to the test file's directory, {path.parent})"
+            )
+        found.extend(m for m in matches if m not in found)
+    return found
+
+
+def _read(path: Path) -> tuple[TestFile, dict[KeyPath, int]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -246,25 +278,52 @@ def _read(path: Path) -> TestFile:
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise RuleTestFileError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
+        line, column = yaml_error_position(exc) or (1, 1)
+        raise RuleTestFileError(
+            f"{path}:{line}:{column}: invalid YAML: {yaml_error_message(exc)}"
+        ) from None
     except yaml.YAMLError as exc:
         raise RuleTestFileError(f"{path}: invalid YAML: {exc}") from None
+    lines = key_lines(text)
     try:
-        return TestFile.model_validate(data)
+        return TestFile.model_validate(data), lines
     except ValidationError as exc:
-        problems = [_validation_problem(e) for e in exc.errors()]
+        problems = [_validation_problem(e, path, lines) for e in exc.errors()]
         raise RuleTestFileError(f"{path}: not a valid test file", problems) from None
 
 
-def _validation_problem(error: Mapping[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error["loc"])
+_KEYS_BELOW: dict[str, type[BaseModel]] = {
+    "settings": TestSettings,
+    "history": HistorySettings,
+    "guardrails": GuardrailSettings,
+    "steps": Step,
+}
+
+
+def _validation_problem(error: Mapping[str, Any], path: Path, lines: dict[KeyPath, int]) -> str:
+    """``file:line: steps[0].expect.B2B.weigth: unknown key (did you mean 'weight'?)``."""
+    loc: KeyPath = tuple(error["loc"])
+    where = f"{path}:{line_of(lines, loc) or 1}"
+    dotted = ""
+    for part in loc:
+        dotted += f"[{part}]" if isinstance(part, int) else ("." if dotted else "") + str(part)
     if error["type"] == "extra_forbidden":
-        return f"{loc}: unknown key"
-    return f"{loc}: {str(error['msg']).removeprefix('Value error, ')}"
+        return f"{where}: {dotted}: unknown key" + did_you_mean(str(loc[-1]), _keys_at(loc))
+    return f"{where}: {dotted}: {str(error['msg']).removeprefix('Value error, ')}"
 
 
-def _timezone(name: str, path: Path) -> ZoneInfo:
+def _keys_at(loc: KeyPath) -> list[str]:
+    """The keys allowed beside the last part of ``loc``."""
+    named = [p for p in loc[:-1] if isinstance(p, str)]
+    model: type[BaseModel] = TestFile
+    if len(named) >= 2 and named[-2] == "expect":
+        model = Expectation
+    elif named:
+        model = _KEYS_BELOW.get(named[-1], TestFile)
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _timezone(name: str, path: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -295,7 +354,7 @@ def _limits(g: GuardrailSettings, path: Path) -> Limits:
     )
 
 
-def _parse_at(text: str, tz: ZoneInfo, path: Path, number: int) -> datetime:
+def _parse_at(text: str, tz: ZoneInfo, path: str, number: int) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -311,6 +370,7 @@ def _apply_lists(
     tz: ZoneInfo,
     path: Path,
     number: int,
+    lines: dict[KeyPath, int],
 ) -> dict[str, ListSnapshot]:
     result = dict(state)
     for name, fields in changes.items():
@@ -321,16 +381,17 @@ def _apply_lists(
         for key, value in fields.items():
             target = _FIELDS.get(key)
             if target is None:
-                close = difflib.get_close_matches(key, list(_FIELDS), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                line = line_of(lines, ("steps", number - 1, "lists", name, key)) or 1
                 raise RuleTestFileError(
-                    f"{path}: step {number}: list {name!r}: unknown field '{key}'{hint}"
+                    f"{path}:{line}: step {number}: list {name!r}: unknown field '{key}'"
+                    + did_you_mean(key, _FIELDS)
                 )
             values[target] = value
         try:
             result[name] = _snapshot(result.get(name) or replace(_NEW_LIST, name=name), values, tz)
         except (TypeError, ValueError) as exc:
-            raise RuleTestFileError(f"{path}: step {number}: list {name!r}: {exc}") from None
+            line = line_of(lines, ("steps", number - 1, "lists", name)) or 1
+            raise RuleTestFileError(f"{path}:{line}: step {number}: list {name!r}: {exc}") from None
     return result
 
 
