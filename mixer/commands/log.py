@@ -23,6 +23,17 @@ FORMATS = ("table", "csv", "json")
 EVENTS = ("decision", "cycle", "override", "guardrail", "error")
 # The reason comes last and unpadded: long sentences wrap instead of widening every row.
 TABLE_COLUMNS = ("time (UTC)", "campaign", "list", "weight", "paused", "rules", "applied", "reason")
+CYCLE_COLUMNS = (
+    "time (UTC)",
+    "campaign",
+    "mode",
+    "outcome",
+    "lists",
+    "changes",
+    "applied",
+    "ms",
+    "error",
+)
 
 
 def register(subparsers: Any) -> None:
@@ -87,7 +98,7 @@ def run(args: argparse.Namespace, *, clock: Clock | None = None, out: IO[str] | 
         elif args.format == "csv":
             count = _write_csv(records, out)
         else:
-            count = _write_table(records, out)
+            count = _write_table(records, out, events)
         out.flush()
     except BrokenPipeError:  # `amo-mixer log | head`: the reader has seen enough
         _silence_stdout()
@@ -155,13 +166,18 @@ def _write_csv(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
     return count
 
 
-def _write_table(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
+def _write_table(
+    records: Iterable[dict[str, Any]], out: IO[str], events: Sequence[str] | None = None
+) -> int:
     arrow = "→" if _can_encode(out, "→") else "->"
-    rows = [_table_row(record, arrow) for record in records]
+    only_cycles = events is not None and list(events) == ["cycle"]
+    columns = CYCLE_COLUMNS if only_cycles else TABLE_COLUMNS
+    row_of = _cycle_row if only_cycles else _table_row
+    rows = [row_of(record, arrow) for record in records]
     if not rows:
         return 0
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(TABLE_COLUMNS)]
-    out.write(_line(TABLE_COLUMNS, widths))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(columns)]
+    out.write(_line(columns, widths))
     for row in rows:
         out.write(_line(row, widths))
     return len(rows)
@@ -178,6 +194,8 @@ def _table_row(record: dict[str, Any], arrow: str) -> list[str]:
     else:
         before, after = _mapping(record.get("before")), _mapping(record.get("after"))
     reason = _text(record.get("reason") or record.get("error"))
+    if event == "cycle":
+        reason = _cycle_summary(record)
     if event != "decision":
         reason = f"[{event}] {reason}".rstrip()
     rules = record.get("rules")
@@ -192,6 +210,37 @@ def _table_row(record: dict[str, Any], arrow: str) -> list[str]:
         "" if applied is None else _yes_no(applied),
         reason,
     ]
+
+
+def _cycle_row(record: dict[str, Any], arrow: str) -> list[str]:
+    """One campaign's cycle: what was read, what changed, how long, and any error."""
+    from mixer.decisions import parse_ts
+
+    ts = parse_ts(record.get("ts"))
+    duration = record.get("duration_ms")
+    return [
+        ts.strftime("%Y-%m-%d %H:%M:%S") if ts else _text(record.get("ts")),
+        _text(record.get("campaign")),
+        _text(record.get("mode")),
+        _text(record.get("outcome")),
+        _text(record.get("lists_seen")),
+        _text(record.get("changes")),
+        _yes_no(record.get("applied")),
+        f"{duration:.0f}" if isinstance(duration, int | float) else "",
+        _text(record.get("error")),
+    ]
+
+
+def _cycle_summary(record: dict[str, Any]) -> str:
+    """A cycle record in the decision table's reason column."""
+    parts = [
+        _text(record.get("outcome")) or "?",
+        f"{_text(record.get('lists_seen'))} lists read",
+        f"{_text(record.get('changes'))} changes",
+    ]
+    if record.get("error"):
+        parts.append(_text(record.get("error")))
+    return ", ".join(parts)
 
 
 def _change(before: object, after: object, arrow: str, show: Any) -> str:

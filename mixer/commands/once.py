@@ -120,8 +120,10 @@ def render_table(report: CycleReport) -> str:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-    else:
+    elif not report.errors:
         lines.append("no changes")
+    elif len(report.errors) < len(report.results):
+        lines.append("no changes in the campaigns that were read")
     lines.extend(notes)
     if report.mode == "dry-run" and rows:
         lines.append("dry-run: nothing was written (use --apply to write)")

@@ -279,7 +279,10 @@ class Scenario(_Model):
     outcomes: Outcomes = Field(default_factory=Outcomes)
     reschedule_after: Span = Field(default=timedelta(hours=2))
     max_attempts: int = Field(
-        default=3, ge=1, description="after this many reschedules a number fails for good"
+        default=3,
+        ge=1,
+        description="calls per number at most: the call that reaches this many attempts is "
+        "final, so a number is rescheduled at most max_attempts - 1 times",
     )
     _name: str = PrivateAttr(default="")
 
