@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
+from contextlib import AbstractContextManager
 from typing import Any, TextIO
 
 import stamina
 import structlog
-from stamina.instrumentation import RetryDetails
+from stamina.instrumentation import RetryDetails, RetryHook
 from structlog.typing import EventDict, Processor
 
 LOGGER_NAME = "amo-mixer"
@@ -94,8 +95,8 @@ def configure_logging(
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-def _retry_hook(*, quiet: bool) -> Callable[[RetryDetails], None]:
-    def on_retry(details: RetryDetails) -> None:
+def _retry_hook(*, quiet: bool) -> RetryHook:
+    def on_retry(details: RetryDetails) -> AbstractContextManager[None] | None:
         log = get_logger()
         emit = log.debug if quiet else log.warning
         emit(
@@ -104,6 +105,7 @@ def _retry_hook(*, quiet: bool) -> Callable[[RetryDetails], None]:
             wait_s=round(details.wait_for, 1),
             error=str(details.caused_by),
         )
+        return None
 
     return on_retry
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mixer.commands._common import add_config_argument, settings_from
+from mixer.commands._common import (
+    add_config_argument,
+    add_tz_argument,
+    settings_from,
+    show_time,
+    zone_from,
+    zone_name,
+)
 from mixer.errors import UsageError
 
 if TYPE_CHECKING:
@@ -34,9 +41,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--at",
-        help="evaluate as of this time (ISO 8601; default now) — useful with --snapshot",
+        help="evaluate as of this time (ISO 8601, in the --tz zone unless it has an offset; "
+        "default now) — useful with --snapshot",
     )
     parser.add_argument("--json", action="store_true", help="print the trace as JSON")
+    add_tz_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -48,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from mixer.store import StateStore
 
     settings = settings_from(args)
+    zone = zone_from(args, settings)
     rules = load_rules(settings.rule_files()).for_campaign(args.campaign)
-    now = _parse_at(args.at) if args.at else SystemClock().now()
+    now = _parse_at(args.at, zone) if args.at else SystemClock().now()
     snapshot = _read_snapshot(args, settings, now)
     if snapshot.get(args.list_name) is None:
         names = ", ".join(sorted(snapshot.names)) or "none"
@@ -79,20 +89,19 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(render_trace(plan, args.list_name))
+        print(render_trace(plan, args.list_name, zone))
     return 0
 
 
-def _parse_at(text: str) -> datetime:
+def _parse_at(text: str, zone: tzinfo) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(
-            f"--at {text!r} is not an ISO 8601 time (e.g. 2024-04-29T10:32+02:00)"
+            f"--at {text!r} is not an ISO 8601 time (e.g. 2024-04-29T10:32, read in "
+            f"{zone_name(zone)}, or 2024-04-29T10:32+02:00)"
         ) from None
-    if when.tzinfo is None:
-        raise UsageError(f"--at {text!r} needs a time zone offset (e.g. +02:00 or Z)")
-    return when
+    return when.replace(tzinfo=zone) if when.tzinfo is None else when
 
 
 def _read_snapshot(args: argparse.Namespace, settings: Any, now: datetime) -> Any:
@@ -153,10 +162,10 @@ def trace_as_json(plan: CampaignPlan, name: str) -> dict[str, Any]:
     }
 
 
-def render_trace(plan: CampaignPlan, name: str) -> str:
+def render_trace(plan: CampaignPlan, name: str, zone: tzinfo = UTC) -> str:
     data = trace_as_json(plan, name)
     lines = [
-        f"{data['campaign']} / {name} at {data['at']}",
+        f"{data['campaign']} / {name} at {show_time(plan.now, zone)} {zone_name(zone)}",
         f"  current   weight {data['current']['weight']}, paused {_yn(data['current']['paused'])}",
         f"  baseline  weight {data['baseline']['weight']}, "
         f"paused {_yn(data['baseline']['paused'])}",

@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from mixer.commands._common import add_config_argument, settings_from
+from mixer.commands._common import (
+    add_config_argument,
+    add_tz_argument,
+    settings_from,
+    show_time,
+    zone_from,
+    zone_name,
+)
 
 if TYPE_CHECKING:
     from mixer.cycle import CycleReport
@@ -33,6 +41,7 @@ def register(subparsers: Any) -> None:
         help="write nothing (the default unless the config says apply)",
     )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    add_tz_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -43,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from mixer.logs import configure_logging
 
     settings = settings_from(args)
+    zone = zone_from(args, settings)
     configure_logging(debug=args.debug, stream=sys.stderr, quiet=True)
     # The state directory belongs to one process at a time: a daemon running on it
     # makes `once` refuse rather than interleave memory and decision-log writes.
@@ -55,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report_as_json(report), indent=2, ensure_ascii=False))
     else:
-        print(render_table(report))
+        print(render_table(report, zone))
     # The plan goes to stdout; each failed campaign is one line on stderr.
     for name, error in report.errors.items():
         print(f"amo-mixer: campaign {name!r}: {error}", file=sys.stderr)
@@ -91,7 +101,7 @@ def report_as_json(report: CycleReport) -> dict[str, object]:
     }
 
 
-def render_table(report: CycleReport) -> str:
+def render_table(report: CycleReport, zone: tzinfo = UTC) -> str:
     rows: list[tuple[str, ...]] = []
     notes: list[str] = []
     for name, result in report.results.items():
@@ -115,7 +125,10 @@ def render_table(report: CycleReport) -> str:
                 )
             )
     header = ("CAMPAIGN", "LIST", "WEIGHT", "PAUSED", "RULES")
-    lines = [f"cycle {report.cycle_id} ({report.mode})"]
+    lines = [
+        f"cycle {report.cycle_id} ({report.mode}) at "
+        f"{show_time(report.now, zone)} {zone_name(zone)}"
+    ]
     if rows:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:

@@ -1,7 +1,9 @@
 """Decision-log records → the plain data the report draws (pure: no files, no plotly).
 
 The page is drawn in the browser from one JSON document, so everything here is
-JSON-shaped: times are epoch milliseconds (UTC), series are columnar lists. Cycle points
+JSON-shaped: times are wall-clock milliseconds of the report's zone (epoch milliseconds
+shifted by the zone's offset, so the page draws local times as plotly draws UTC), series
+are columnar lists. Cycle points
 are thinned to about ``max_points`` per list, always keeping the points where a list's
 weight, paused flag or reservability changed, so step lines stay exact. Runs of the same
 dry-run decision repeated cycle after cycle become one table row with a count.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 DEFAULT_MAX_POINTS = 2000
@@ -57,6 +59,7 @@ class ReportData:
     events: list[dict[str, Any]]
     first_ms: int | None
     last_ms: int | None
+    zone: str = "UTC"  # the zone every time of the report is in
 
     @property
     def empty(self) -> bool:
@@ -72,7 +75,7 @@ class ReportData:
         lists = sum(len(c["lists"]) for c in self.campaigns)
         span = ""
         if self.first_ms is not None and self.last_ms is not None:
-            span = f", {_fmt_ms(self.first_ms)} → {_fmt_ms(self.last_ms)} UTC"
+            span = f", {_fmt_ms(self.first_ms)} → {_fmt_ms(self.last_ms)} {self.zone}"
         return (
             f"{_plural(len(self.campaigns), 'campaign')}, {_plural(lists, 'list')}, "
             f"{_plural(self.total('cycles'), 'cycle')}, "
@@ -88,13 +91,17 @@ class ReportData:
             "events": self.events,
             "first": self.first_ms,
             "last": self.last_ms,
+            "zone": self.zone,
         }
 
 
 def collect(
-    records: Iterable[Mapping[str, Any]], *, max_points: int = DEFAULT_MAX_POINTS
+    records: Iterable[Mapping[str, Any]],
+    *,
+    max_points: int = DEFAULT_MAX_POINTS,
+    zone: tzinfo = UTC,
 ) -> ReportData:
-    """Fold decision-log records (in log order) into the report's data."""
+    """Fold decision-log records (in log order) into the report's data, times in ``zone``."""
     campaigns: dict[str, _Campaign] = {}
     events: list[dict[str, Any]] = []
     open_rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -102,7 +109,7 @@ def collect(
     last: int | None = None
 
     for record in records:
-        t = _ms(record.get("ts"))
+        t = _ms(record.get("ts"), zone)
         name = record.get("campaign")
         if t is None or not isinstance(name, str):
             continue
@@ -132,6 +139,7 @@ def collect(
         events=[{k: v for k, v in e.items() if not k.startswith("_")} for e in events],
         first_ms=first,
         last_ms=last,
+        zone=str(getattr(zone, "key", None) or zone.tzname(None) or zone),
     )
 
 
@@ -381,7 +389,7 @@ def _bool(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _ms(value: object) -> int | None:
+def _ms(value: object, zone: tzinfo = UTC) -> int | None:
     if not isinstance(value, str):
         return None
     try:
@@ -390,7 +398,8 @@ def _ms(value: object) -> int | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
+    offset = when.astimezone(zone).utcoffset() or timedelta(0)
+    return int((when.timestamp() + offset.total_seconds()) * 1000)
 
 
 def _fmt_ms(ms: int) -> str:
