@@ -270,6 +270,7 @@ class CycleRunner:
                 before={"weight": d.before_weight, "paused": d.before_paused},
                 after={"weight": d.after_weight, "paused": d.after_paused},
                 rules=list(d.rules),
+                overridden=list(d.overridden),
                 reason=d.reason,
                 facts=_jsonable(d.facts),
                 applied=d.list in written,

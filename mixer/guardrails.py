@@ -58,6 +58,7 @@ class Decision:
     reason: str
     facts: Mapping[str, object]
     limited_by: tuple[str, ...] = ()  # guardrails that trimmed the rules' wish
+    overridden: tuple[str, ...] = ()  # fired, but a later rule set all they set again
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,10 +344,11 @@ def _decision(item: ListSnapshot, evaluated: ListEvaluation, outcome: ListOutcom
         before_paused=item.paused,
         after_weight=outcome.weight,
         after_paused=outcome.paused,
-        rules=evaluated.fired,
+        rules=evaluated.carried,
         reason=reason,
         facts=dict(evaluated.facts),
         limited_by=outcome.notes,
+        overridden=evaluated.overridden,
     )
 
 

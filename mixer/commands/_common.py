@@ -98,3 +98,15 @@ def parse_when(text: str | None, now: datetime, option: str, zone: tzinfo = UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
     return when.astimezone(UTC)
+
+
+def rules_text(
+    rules: object, overridden: object = None, *, empty: str = "-", sep: str = ", "
+) -> str:
+    """``a, b (overridden: c)``: the rules a decision carries, then those a later rule
+    overrode."""
+    carried = sep.join(map(str, rules)) if isinstance(rules, list | tuple) else str(rules or "")
+    text = carried or empty
+    if isinstance(overridden, list | tuple) and overridden:
+        text += f" (overridden: {sep.join(map(str, overridden))})"
+    return text

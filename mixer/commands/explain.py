@@ -138,6 +138,8 @@ def trace_as_json(plan: CampaignPlan, name: str) -> dict[str, Any]:
         "guardrails": list(outcome.notes),
         "campaign_stops": [s.reason for s in plan.stops],
         "fired": list(evaluated.fired),
+        "carried": list(evaluated.carried),
+        "overridden": list(evaluated.overridden),
         "reason": evaluated.reason,
         "facts": dict(plan.evaluation.facts[name]),
         "rules": [
@@ -172,10 +174,14 @@ def render_trace(plan: CampaignPlan, name: str, zone: tzinfo = UTC) -> str:
         "",
         "rules:",
     ]
+    overridden = set(data["overridden"])
     for rule in data["rules"]:
         mark = "FIRED" if rule["fired"] else "-"
         lines.append(f"  [{mark:5}] {rule['rule']}  ({rule['file']})")
-        lines.append(f"          {rule['note']}")
+        note = rule["note"]
+        if rule["rule"] in overridden:
+            note += " Overridden: a later rule set the same again."
+        lines.append(f"          {note}")
         if rule["values"]:
             values = ", ".join(f"{k}={_fmt(v)}" for k, v in rule["values"].items())
             lines.append(f"          facts: {values}")
@@ -190,6 +196,8 @@ def render_trace(plan: CampaignPlan, name: str, zone: tzinfo = UTC) -> str:
     lines.extend(f"campaign guardrail: {stop}" for stop in data["campaign_stops"])
     lines.append(f"result:     weight {final['weight']}, paused {_yn(final['paused'])}")
     lines.append(f"reason:     {data['reason']}")
+    if data["overridden"]:
+        lines.append(f"overridden: {', '.join(data['overridden'])}")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from mixer.commands._common import (
     add_config_argument,
     add_tz_argument,
     parse_when,
+    rules_text,
     show_time,
     zone_from,
     zone_name,
@@ -217,7 +218,7 @@ def _table_row(record: dict[str, Any], arrow: str) -> list[str]:
         _text(record.get("list")),
         _change(before.get("weight"), after.get("weight"), arrow, _text),
         _change(before.get("paused"), after.get("paused"), arrow, _yes_no),
-        ",".join(map(str, rules)) if isinstance(rules, list) else _text(rules),
+        rules_text(rules, record.get("overridden"), empty="", sep=","),
         "" if applied is None else _yes_no(applied),
         reason,
     ]

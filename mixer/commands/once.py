@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mixer.commands._common import (
     add_config_argument,
     add_tz_argument,
+    rules_text,
     settings_from,
     show_time,
     zone_from,
@@ -86,6 +87,7 @@ def report_as_json(report: CycleReport) -> dict[str, object]:
                     "weight": [d.before_weight, d.after_weight],
                     "paused": [d.before_paused, d.after_paused],
                     "rules": list(d.rules),
+                    "overridden": list(d.overridden),
                     "reason": d.reason,
                 }
                 for d in (plan.decisions if plan else ())
@@ -121,10 +123,11 @@ def render_table(report: CycleReport, zone: tzinfo = UTC) -> str:
                     d.list,
                     f"{d.before_weight}→{d.after_weight}",
                     f"{_yn(d.before_paused)}→{_yn(d.after_paused)}",
-                    ", ".join(d.rules) or "-",
+                    rules_text(d.rules, d.overridden),
+                    d.reason,
                 )
             )
-    header = ("CAMPAIGN", "LIST", "WEIGHT", "PAUSED", "RULES")
+    header = ("CAMPAIGN", "LIST", "WEIGHT", "PAUSED", "RULES", "REASON")
     lines = [
         f"cycle {report.cycle_id} ({report.mode}) at "
         f"{show_time(report.now, zone)} {zone_name(zone)}"
@@ -132,7 +135,8 @@ def render_table(report: CycleReport, zone: tzinfo = UTC) -> str:
     if rows:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+            cells = (cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+            lines.append("  ".join(cells).rstrip())
     elif not report.errors:
         lines.append("no changes")
     elif len(report.errors) < len(report.results):

@@ -94,6 +94,7 @@ def log_decisions(log: Any, result: CampaignResult) -> None:
             paused_before=d.before_paused,
             paused_after=d.after_paused,
             rules=list(d.rules),
+            overridden=list(d.overridden),
             reason=d.reason,
             applied=result.applied,
         )

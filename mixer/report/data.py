@@ -220,6 +220,7 @@ def _add_decision(
         "weight": [before[0], after[0]],
         "paused": [before[1], after[1]],
         "rules": rules,
+        "overridden": [str(r) for r in record.get("overridden") or () if r is not None],
         "reason": str(record.get("reason") or ""),
         "applied": applied,
         "repeat": 1,
