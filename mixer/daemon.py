@@ -92,7 +92,7 @@ class Daemon:
         log: Any = None,
     ) -> None:
         if runner_factory is None:
-            from mixer.cycle import build_runner
+            from mixer.wiring import build_runner
 
             runner_factory = build_runner
         if settings_loader is None:

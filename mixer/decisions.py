@@ -26,6 +26,7 @@ import structlog
 
 from mixer import json_codec
 from mixer.closing import Closing
+from mixer.records import parse_ts
 
 DECISION_CSV_COLUMNS = (
     "ts",
@@ -217,16 +218,6 @@ def read_records(
 
     stream._records = generate()
     return stream
-
-
-def parse_ts(value: object) -> datetime | None:
-    """A record's ``ts`` as an aware datetime, or None when absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return _aware(datetime.fromisoformat(value))
-    except ValueError:
-        return None
 
 
 def _complete_lines(file: Path) -> Iterator[bytes]:

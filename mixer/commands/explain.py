@@ -20,7 +20,7 @@ from mixer.commands._common import (
 from mixer.errors import UsageError
 
 if TYPE_CHECKING:
-    from mixer.guardrails import CampaignPlan
+    from mixer.plan import CampaignPlan
 
 
 def register(subparsers: Any) -> None:
@@ -51,10 +51,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
-    from mixer.cycle import engine_settings_from, limits_from
     from mixer.engine.rules import load_rules
-    from mixer.guardrails import plan_campaign
+    from mixer.plan import plan_campaign
     from mixer.store import StateStore
+    from mixer.wiring import engine_settings_from, limits_from, state_path
 
     settings = settings_from(args)
     zone = zone_from(args, settings)
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"campaign {args.campaign!r} has no list {args.list_name!r} (lists: {names})"
         )
-    store_path = settings.state_dir / "state.sqlite3"
+    store_path = state_path(settings)
     memory: dict[str, Any] = {}
     history: dict[str, Any] = {}
     if store_path.exists():
@@ -105,9 +105,9 @@ def _parse_at(text: str, zone: tzinfo) -> datetime:
 
 
 def _read_snapshot(args: argparse.Namespace, settings: Any, now: datetime) -> Any:
-    from mixer.cycle import client_from
     from mixer.qm.wire import parse_lists_reply
     from mixer.snapshot import CampaignSnapshot
+    from mixer.wiring import client_from
 
     if args.snapshot is not None:
         try:

@@ -48,9 +48,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
-    from mixer.cycle import build_runner
     from mixer.lock import StateLock
     from mixer.logs import configure_logging
+    from mixer.wiring import build_runner
 
     settings = settings_from(args)
     zone = zone_from(args, settings)

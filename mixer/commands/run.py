@@ -52,8 +52,8 @@ def _watched_runner(settings: Settings, *, on_terminal: bool, **kwargs: Any) -> 
     """``build_runner`` that shows each decision: on a terminal a line as ``demo`` prints
     it (and one line per failed campaign), elsewhere (journald) one JSON log line with
     the same fields."""
-    from mixer.cycle import build_runner
     from mixer.simulate.live import DecisionPrinter
+    from mixer.wiring import build_runner
 
     watcher: Callable[[CampaignResult], None]
     if on_terminal:
