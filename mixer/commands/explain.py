@@ -4,7 +4,9 @@ pending ``for:`` timers and guardrails — live from QM or from a saved reply.""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from mixer.commands._common import (
     zone_name,
 )
 from mixer.errors import UsageError
+from mixer.yaml_errors import did_you_mean
 
 if TYPE_CHECKING:
     from mixer.plan import CampaignPlan
@@ -58,13 +61,22 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     zone = zone_from(args, settings)
-    rules = load_rules(settings.rule_files()).for_campaign(args.campaign)
+    if args.campaign not in settings.campaigns:
+        raise UsageError(
+            f"campaign {args.campaign!r} is not in {settings.config_path}"
+            f"{did_you_mean(args.campaign, settings.campaigns)}: the config lists "
+            f"{', '.join(settings.campaigns)}"
+        )
+    rule_files = settings.rule_files()
+    rules = load_rules(rule_files).for_campaign(args.campaign)
+    drift = rules_drift(rule_files, settings.decision_log)
     now = _parse_at(args.at, zone) if args.at else SystemClock().now()
     snapshot = _read_snapshot(args, settings, now)
     if snapshot.get(args.list_name) is None:
         names = ", ".join(sorted(snapshot.names)) or "none"
         raise UsageError(
-            f"campaign {args.campaign!r} has no list {args.list_name!r} (lists: {names})"
+            f"campaign {args.campaign!r} has no list {args.list_name!r}"
+            f"{did_you_mean(args.list_name, snapshot.names)} (lists: {names})"
         )
     store_path = state_path(settings)
     memory: dict[str, Any] = {}
@@ -83,14 +95,78 @@ def run(args: argparse.Namespace) -> int:
         limits_from(settings),
     )
     if args.json:
-        print(
-            json.dumps(
-                trace_as_json(plan, args.list_name), indent=2, default=str, ensure_ascii=False
-            )
-        )
+        document = trace_as_json(plan, args.list_name)
+        document["warnings"] = [drift] if drift else []
+        print(json.dumps(document, indent=2, default=str, ensure_ascii=False))
     else:
+        if drift:
+            print(f"note: {drift}\n")
         print(render_trace(plan, args.list_name, zone))
     return 0
+
+
+def rules_hash(files: Iterable[Path]) -> str:
+    """One SHA-256 over the rule files in the order they apply (name and content)."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def rules_drift(files: Sequence[Path], decision_log: Path) -> str | None:
+    """A sentence when the rule files on disk differ from the rule set the daemon loaded
+    (its newest ``config`` event in the decision log); None when equal or unknown."""
+    loaded = _newest_config_event(decision_log)
+    if loaded is None:
+        return None
+    logged = loaded.get("rules")
+    try:
+        if isinstance(logged, list) and all(isinstance(r, dict) for r in logged):
+            # Per-file digests: paths may be logged relative or absolute, contents decide.
+            on_disk = sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in files)
+            same = on_disk == sorted(str(r.get("sha256")) for r in logged)
+        elif isinstance(loaded.get("rules_hash"), str):
+            same = rules_hash(files) == loaded["rules_hash"]
+        else:
+            return None
+    except OSError:
+        return None
+    if same:
+        return None
+    when = loaded.get("ts") or "its last (re)load"
+    return (
+        f"the rule files on disk differ from the rule set the running daemon loaded "
+        f"({when}): this trace uses the files on disk; reload the daemon "
+        "(systemctl reload amo-mixer) to put them in force"
+    )
+
+
+def _newest_config_event(decision_log: Path) -> dict[str, Any] | None:
+    from mixer.decisions import log_files
+
+    newest: dict[str, Any] | None = None
+    for path in log_files(decision_log):
+        try:
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    if '"config"' not in line:
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if (
+                        isinstance(record, dict)
+                        and record.get("event") == "config"
+                        and record.get("outcome", "loaded") == "loaded"
+                    ):
+                        newest = record
+        except OSError:
+            continue
+    return newest
 
 
 def _parse_at(text: str, zone: tzinfo) -> datetime:
