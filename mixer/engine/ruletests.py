@@ -255,15 +255,13 @@ def _rule_paths(patterns: Sequence[str], path: Path, lines: dict[KeyPath, int]) 
     found: list[Path] = []
     for index, pattern in enumerate(patterns):
         full = path.parent / pattern
-        if not glob.has_magic(pattern):
-            found.append(full)
-            continue
         matches = sorted(Path(m) for m in glob.glob(str(full), recursive=True) if Path(m).is_file())
         if not matches:
             line = line_of(lines, ("rules", index)) or 1
+            what = "matches no file" if glob.has_magic(pattern) else "is not a file"
             raise RuleTestFileError(
-                f"{path}:{line}: rules: {pattern!r} matches no file (patterns are relative "
-                f"to the test file's directory, {path.parent})"
+                f"{path}:{line}: rules: {pattern!r} {what} (paths are relative to the test "
+                f"file's directory, {path.parent})"
             )
         found.extend(m for m in matches if m not in found)
     return found
