@@ -146,6 +146,24 @@ class DecisionLog(Closing):
 # -- reading -------------------------------------------------------------------------
 
 
+class PreviewLog(DecisionLog):
+    """What a preview (``once --dry-run``) logs: kept in memory, never written, so a
+    preview beside a running daemon leaves the daemon's decision log as it was."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.records: list[Mapping[str, object]] = []
+
+    def append(self, record: Mapping[str, object]) -> None:
+        self.records.append(record)
+
+    def sync(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
 class RecordStream(Iterator[dict[str, Any]]):
     """The records ``read_records`` yields; ``skipped`` counts lines it could not parse."""
 

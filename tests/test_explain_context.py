@@ -3,14 +3,14 @@ disk are the ones the running daemon loaded."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from mixer.audit import loaded_record
 from mixer.cli import main
-from mixer.commands.explain import rules_hash
 from mixer.decisions import DecisionLog
 from tests.test_commands import emulator as emulator  # the fixture
 from tests.test_commands import write_config
@@ -62,17 +62,23 @@ def test_rules_changed_since_the_daemon_loaded_them_is_said_on_top(
 def test_no_note_when_the_daemon_loaded_these_rules_or_nothing_is_known(
     tmp_path: Path, emulator: tuple[object, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Same hash (or per-file digests), or no config event at all: no note."""
+    """No config event, or one the daemon wrote for these very files: no note; after the
+    file is edited on disk: the note."""
     _, url = emulator
     config = write_config(tmp_path, url)
     assert main(explain(config)) == 0
     assert not capsys.readouterr().out.startswith("note:")
     rule_file = tmp_path / "rules" / "10-test.yaml"
-    log_config_event(tmp_path, rules_hash=rules_hash([rule_file]))
-    assert main(explain(config)) == 0
-    assert not capsys.readouterr().out.startswith("note:")
-    digest = hashlib.sha256(rule_file.read_bytes()).hexdigest()
-    log_config_event(tmp_path, rules=[{"file": "rules/10-test.yaml", "sha256": digest}])
+    started = loaded_record(
+        datetime(2026, 4, 10, 8, tzinfo=UTC),
+        config,
+        [rule_file],
+        rule_count=1,
+        campaigns=["Sales"],
+        mode="dry-run",
+    )
+    with DecisionLog(tmp_path / "state" / "decisions.jsonl") as log:
+        log.append(started.to_json())
     assert main(explain(config)) == 0
     assert not capsys.readouterr().out.startswith("note:")
     rule_file.write_text(rule_file.read_text() + "\n# edited\n", encoding="utf-8")

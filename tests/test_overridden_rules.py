@@ -57,7 +57,7 @@ def test_log_and_report_keep_overridden_apart(
     config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The decision log record, the log table and the report data list the overridden rule."""
-    assert main(["once", "-c", str(config)]) == 0
+    assert main(["once", "-c", str(config), "--apply"]) == 0
     capsys.readouterr()
     assert main(["log", "-c", str(config), "--format", "json", "--event", "decision"]) == 0
     record = json.loads(capsys.readouterr().out)

@@ -4,9 +4,8 @@ pending ``for:`` timers and guardrails — live from QM or from a saved reply.""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from mixer.yaml_errors import did_you_mean
 
 if TYPE_CHECKING:
     from mixer.plan import CampaignPlan
+    from mixer.records import ConfigRecord
 
 
 def register(subparsers: Any) -> None:
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     memory: dict[str, Any] = {}
     history: dict[str, Any] = {}
     if store_path.exists():
-        with StateStore(store_path) as store:
+        with StateStore(store_path, preview=True) as store:
             memory = store.load_memory(args.campaign)
             history = store.history(args.campaign, since=now - settings.history.window)
     plan = plan_campaign(
@@ -105,38 +105,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def rules_hash(files: Iterable[Path]) -> str:
-    """One SHA-256 over the rule files in the order they apply (name and content)."""
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode())
-        digest.update(b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
-
-
 def rules_drift(files: Sequence[Path], decision_log: Path) -> str | None:
     """A sentence when the rule files on disk differ from the rule set the daemon loaded
-    (its newest ``config`` event in the decision log); None when equal or unknown."""
-    loaded = _newest_config_event(decision_log)
-    if loaded is None:
+    (the ``rules_hash`` of its newest ``config`` event); None when equal or unknown."""
+    from mixer.audit import fingerprint
+
+    loaded = _newest_loaded_config(decision_log)
+    if loaded is None or loaded.rules_hash is None:
         return None
-    logged = loaded.get("rules")
-    try:
-        if isinstance(logged, list) and all(isinstance(r, dict) for r in logged):
-            # Per-file digests: paths may be logged relative or absolute, contents decide.
-            on_disk = sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in files)
-            same = on_disk == sorted(str(r.get("sha256")) for r in logged)
-        elif isinstance(loaded.get("rules_hash"), str):
-            same = rules_hash(files) == loaded["rules_hash"]
-        else:
-            return None
-    except OSError:
+    if fingerprint(None, files).rules_hash == loaded.rules_hash:
         return None
-    if same:
-        return None
-    when = loaded.get("ts") or "its last (re)load"
+    when = loaded.ts.isoformat(timespec="seconds") if loaded.ts else "its last (re)load"
     return (
         f"the rule files on disk differ from the rule set the running daemon loaded "
         f"({when}): this trace uses the files on disk; reload the daemon "
@@ -144,10 +123,13 @@ def rules_drift(files: Sequence[Path], decision_log: Path) -> str | None:
     )
 
 
-def _newest_config_event(decision_log: Path) -> dict[str, Any] | None:
+def _newest_loaded_config(decision_log: Path) -> ConfigRecord | None:
+    """The newest ``config`` event that put a rule set in force, read line by line (only
+    lines naming the event are parsed: the log may be large)."""
     from mixer.decisions import log_files
+    from mixer.records import ConfigRecord, parse_record
 
-    newest: dict[str, Any] | None = None
+    newest: ConfigRecord | None = None
     for path in log_files(decision_log):
         try:
             with path.open(encoding="utf-8", errors="replace") as lines:
@@ -155,14 +137,11 @@ def _newest_config_event(decision_log: Path) -> dict[str, Any] | None:
                     if '"config"' not in line:
                         continue
                     try:
-                        record = json.loads(line)
+                        raw = json.loads(line)
                     except ValueError:
                         continue
-                    if (
-                        isinstance(record, dict)
-                        and record.get("event") == "config"
-                        and record.get("outcome", "loaded") == "loaded"
-                    ):
+                    record = parse_record(raw) if isinstance(raw, dict) else None
+                    if isinstance(record, ConfigRecord) and record.outcome == "loaded":
                         newest = record
         except OSError:
             continue

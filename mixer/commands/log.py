@@ -27,9 +27,9 @@ from mixer.commands._common import (
     zone_name,
 )
 from mixer.errors import MixerError, UsageError
+from mixer.records import EVENTS
 
 FORMATS = ("table", "csv", "json")
-EVENTS = ("decision", "cycle", "override", "guardrail", "error")
 # The reason comes last and unpadded: long sentences wrap instead of widening every row.
 # The time column comes first, headed by the zone: "time (Europe/Zurich)".
 TABLE_COLUMNS = ("campaign", "list", "weight", "paused", "rules", "applied", "reason")
@@ -209,6 +209,8 @@ def _table_row(record: dict[str, Any], arrow: str) -> list[str]:
     reason = _text(record.get("reason") or record.get("error"))
     if event == "cycle":
         reason = _cycle_summary(record)
+    if event == "config":
+        reason = _config_text(record)
     if event != "decision":
         reason = f"[{event}] {reason}".rstrip()
     rules = record.get("rules")
@@ -256,6 +258,18 @@ def _cycle_summary(record: dict[str, Any]) -> str:
     if record.get("error"):
         parts.append(_text(record.get("error")))
     return ", ".join(parts)
+
+
+def _config_text(record: dict[str, Any]) -> str:
+    if record.get("outcome") == "refused":
+        errors = record.get("errors")
+        listed = "; ".join(map(str, errors)) if isinstance(errors, list) else ""
+        return f"reload refused, the running config stays: {listed}"
+    rules_hash = _text(record.get("rules_hash"))[:12]
+    return (
+        f"loaded {_text(record.get('config'))}: rules {rules_hash} "
+        f"({_text(record.get('rule_count'))} rules), mode {_text(record.get('mode'))}"
+    )
 
 
 def _change(before: object, after: object, arrow: str, show: Any) -> str:

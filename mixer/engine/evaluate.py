@@ -61,6 +61,8 @@ class ListEvaluation:
     fired_rules: tuple[Rule, ...] = field(default=(), repr=False)
     # The rule memory the evaluation started from: which rules were in effect before.
     previous_rules: Mapping[str, RuleMemory] = field(default_factory=dict, repr=False)
+    # (rule, message) for every rule that raised on this list: the plan leaves it alone.
+    errors: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def build(
@@ -77,6 +79,7 @@ class ListEvaluation:
         outcomes: RuleOutcomes,
         fired_rules: tuple[Rule, ...],
         previous_rules: Mapping[str, RuleMemory],
+        errors: tuple[tuple[str, str], ...] = (),
     ) -> ListEvaluation:
         """The same object as the constructor makes, without its call per field: one is
         built per list per cycle. Still frozen: assigning an attribute raises."""
@@ -93,6 +96,7 @@ class ListEvaluation:
             outcomes=outcomes,
             fired_rules=fired_rules,
             previous_rules=previous_rules,
+            errors=errors,
         )
         return self
 
@@ -303,6 +307,7 @@ def _evaluate_list(
             null_here = frozenset(compress(watched.names, map(_IS_NONE, values)))
     remembered = mem.rules
     rows: list[Row] = []
+    errors: list[tuple[str, str]] = []
     fired: list[Rule] = []
     new_memory: dict[str, RuleMemory] = {}
     stopped = False
@@ -356,6 +361,8 @@ def _evaluate_list(
                 rule, facts, null_here, previous, now, shared
             )
         rows.append(row)
+        if isinstance(row, RuleOutcome) and row.error is not None:
+            errors.append((rule_name, row.error))
         if isinstance(row, RuleOutcome) and row.effect:
             effect = row.effect
             fired.append(rule)
@@ -377,6 +384,7 @@ def _evaluate_list(
         outcomes=RuleOutcomes(rules, tuple(rows), facts),
         fired_rules=tuple(fired),
         previous_rules=remembered,
+        errors=tuple(errors),
     )
 
 

@@ -18,8 +18,10 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from mixer.records import (
+    ConfigRecord,
     CycleRecord,
     DecisionRecord,
+    ErrorRecord,
     GuardrailRecord,
     OverrideRecord,
     iso_utc,
@@ -69,6 +71,8 @@ class ReportData:
     first_ms: int | None
     last_ms: int | None
     zone: str = "UTC"  # the zone every time of the report is in
+    # Start-ups and reloads (applied or refused): marked on every campaign's timeline.
+    config: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -101,6 +105,7 @@ class ReportData:
             "first": self.first_ms,
             "last": self.last_ms,
             "zone": self.zone,
+            "config": self.config,
         }
 
 
@@ -116,9 +121,13 @@ def collect(
     open_rows: dict[tuple[str, str], dict[str, Any]] = {}
     first: int | None = None
     last: int | None = None
+    config: list[dict[str, Any]] = []
 
     for raw in records:
         record = parse_record(raw)
+        if isinstance(record, ConfigRecord) and record.ts is not None:
+            config.append(_config_change(record, zone))
+            continue
         if record is None or record.ts is None or record.campaign is None:
             continue
         t = _wall_ms(record.ts, zone)
@@ -135,11 +144,11 @@ def collect(
             camp.overrides += 1
             _add_override(camp, record, t, events)
         elif isinstance(record, GuardrailRecord):
-            camp.guardrails += 1
+            camp.guardrails += not record.ended  # an end marks when a standing stop ended
             lists = ", ".join(record.lists)
             text = f"{record.guardrail}: {record.reason}" if record.reason else record.guardrail
             _add_alert(camp, record.mode, t, events, "guardrail", lists, text)
-        else:
+        elif isinstance(record, ErrorRecord):
             camp.errors += 1
             text = f"{record.kind}: {record.error}".rstrip(": ")
             _add_alert(camp, None, t, events, "error", "", text)
@@ -151,7 +160,20 @@ def collect(
         first_ms=first,
         last_ms=last,
         zone=str(getattr(zone, "key", None) or zone.tzname(None) or zone),
+        config=config,
     )
+
+
+def _config_change(record: ConfigRecord, zone: tzinfo) -> dict[str, Any]:
+    assert record.ts is not None
+    if record.outcome == "refused":
+        text = "reload refused, the running config stays: " + "; ".join(record.errors)
+    else:
+        text = (
+            f"config loaded: rules {(record.rules_hash or '?')[:12]}, "
+            f"{record.rule_count} rules, mode {record.mode}"
+        )
+    return {"t": _wall_ms(record.ts, zone), "outcome": record.outcome, "text": text}
 
 
 def keep_indices(states: Sequence[object], limit: int) -> list[int]:
