@@ -205,3 +205,16 @@ def test_rule_test_file_globs_line_numbers_and_did_you_mean(
     out = capsys.readouterr().out
     assert f"{bad}:8: steps[0].expect.B2B Leads.pasued: unknown key (did you mean 'paused'?)" in out
     assert f"{none}:1: rules: '../nope-*.yaml' matches no file" in out
+
+
+def test_config_yaml_error_has_line_column_and_plain_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mis-indented config key gets line, column and the indentation hint."""
+    config = tmp_path / "config.yaml"
+    config.write_text("qm:\n  url: http://127.0.0.1:9/qm\n user: robot\n", encoding="utf-8")
+    assert main(["check", "-c", str(config)]) == 2
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "At line 3, column 2: YAML syntax error:" in out
+    assert "indented differently" in out

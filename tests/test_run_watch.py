@@ -84,3 +84,20 @@ def test_run_under_systemd_logs_each_decision_as_json(
     assert decision["rules"] == ["boost-recalls"]
     assert decision["reason"] == "Recalls first."
     assert decision["applied"] is False
+
+
+def test_run_logs_each_qm_retry_as_one_readable_line(tmp_path: Path) -> None:
+    """A retried QM read is one `qm_retry` JSON line of ours, never stamina's raw event."""
+    config = write_config(tmp_path, "http://127.0.0.1:9/qm")
+    result = subprocess.run(
+        [*amo_mixer(), "run", "-c", str(config), "--max-cycles", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    records = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+    retries = [r for r in records if r["event"] == "qm_retry"]
+    assert [r["attempt"] for r in retries] == [2, 3]
+    assert "cannot be reached" in retries[0]["error"]
+    assert "stamina" not in result.stdout + result.stderr
