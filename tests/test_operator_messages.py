@@ -68,7 +68,7 @@ def test_bad_yaml_indentation_has_line_column_and_plain_words(
         "rules:\n  - name: x\n    when: hour > 9\n    set:\n      weight: 5\n     paused: true\n"
     )
     out = check_output(tmp_path, rules, capsys)
-    assert "10-test.yaml:6:6: invalid YAML: this line is indented differently" in out
+    assert "10-test.yaml:6: invalid YAML at column 6: this line is indented differently" in out
 
 
 def test_scenario_typo_names_line_and_the_key_meant(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ from mixer.commands._common import (
     zone_name,
 )
 from mixer.errors import UsageError
-from mixer.yaml_errors import did_you_mean
+from mixer.opsfiles.problems import did_you_mean
 
 if TYPE_CHECKING:
     from mixer.plan import CampaignPlan
@@ -54,8 +54,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
-    from mixer.engine.rules import load_rules
     from mixer.plan import plan_campaign
+    from mixer.rule_loading import load_rules
     from mixer.store import StateStore
     from mixer.wiring import engine_settings_from, limits_from, state_path
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.campaign not in settings.campaigns:
         raise UsageError(
             f"campaign {args.campaign!r} is not in {settings.config_path}"
-            f"{did_you_mean(args.campaign, settings.campaigns)}: the config lists "
+            f"{_hint(args.campaign, settings.campaigns)}: the config lists "
             f"{', '.join(settings.campaigns)}"
         )
     rule_files = settings.rule_files()
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         names = ", ".join(sorted(snapshot.names)) or "none"
         raise UsageError(
             f"campaign {args.campaign!r} has no list {args.list_name!r}"
-            f"{did_you_mean(args.list_name, snapshot.names)} (lists: {names})"
+            f"{_hint(args.list_name, snapshot.names)} (lists: {names})"
         )
     store_path = state_path(settings)
     memory: dict[str, Any] = {}
@@ -103,6 +103,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {drift}\n")
         print(render_trace(plan, args.list_name, zone))
     return 0
+
+
+def _hint(word: str, candidates: Iterable[str]) -> str:
+    found = did_you_mean(word, candidates)
+    return f" ({found})" if found else ""
 
 
 def rules_drift(files: Sequence[Path], decision_log: Path) -> str | None:
