@@ -124,7 +124,7 @@ def plan_campaign(
             continue
         if evaluated.rule_memory != mem.rules:  # most cycles no timer moves: keep mem itself
             timers[item.name] = replace(mem, rules=dict(evaluated.rule_memory))
-        outcome = guard_list(item, evaluated, mem, now, local_date, limits)
+        outcome = guard_list(item, evaluated, mem, now, local_date, limits, settings.timezone)
         outcomes[item.name] = outcome
         if (outcome.weight, outcome.paused) != (item.weight, item.paused):
             decisions.append(_decision(item, evaluated, outcome))

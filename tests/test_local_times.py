@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,22 @@ def test_unknown_tz_is_a_usage_error_with_did_you_mean(
     err = capsys.readouterr().err
     assert "did you mean 'Europe/Zurich'?" in err
     assert err.count("\n") == 1
+
+
+def test_manual_hold_end_is_shown_in_the_qm_zone(
+    tmp_path: Path, emulator: tuple[Any, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a human change, `explain` names the hold's end in qm.timezone, not in UTC."""
+    app, url = emulator
+    config = write_config(tmp_path, url)
+    assert main(["once", "-c", str(config), "--apply"]) == 0
+    found = app.state.find_list("Sales", "Recalls Apr 24")
+    found.weight = 33  # a person changes the weight in QM
+    app.state.on_change()
+    assert main(["once", "-c", str(config), "--apply"]) == 0
+    capsys.readouterr()
+    args = ["explain", "-c", str(config), "--campaign", "Sales", "--list", "Recalls Apr 24"]
+    assert main(args) == 0
+    guardrails = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("guardrails"))
+    assert guardrails.startswith("guardrails: manual hold until ")
+    assert guardrails.endswith(" Europe/Zurich")
