@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from mixer.clock import Clock, SystemClock
-from mixer.commands._common import add_config_argument, parse_when
+from mixer.commands._common import add_config_argument, add_tz_argument, parse_when, zone_from
 from mixer.errors import MixerError, UsageError
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--campaign", metavar="GLOB", help="only campaigns matching")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    add_tz_argument(parser)
     parser.add_argument(
         "--rows",
         type=int,
@@ -102,7 +103,8 @@ def run(args: argparse.Namespace, *, clock: Clock | None = None, out: IO[str] | 
     if args.json:
         out.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
-        out.write(render_table(result, settings.qm.tz, rows=args.rows, rules=args.rules))
+        zone = zone_from(args, settings)
+        out.write(render_table(result, zone, rows=args.rows, rules=args.rules))
     return 0
 
 
@@ -181,7 +183,7 @@ def render_table(result: ReplayResult, tz: ZoneInfo, *, rows: int, rules: Sequen
     shown = changes[: max(rows, 0)]
     more = f"; the first {len(shown)} shown, --json has all" if len(shown) < len(changes) else ""
     lines.append(f"Changes that differ: {len(changes)}{more}")
-    table = [("time", "campaign", "list", "before", "old decision", "new decision", "new rules")]
+    table = [("time", "campaign", "list", "before", "old decision", "new decision", "new reason")]
     for c in shown:
         table.append(
             (
