@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import glob
+import ipaddress
 import json
 import os
 import re
@@ -257,10 +258,22 @@ class HistorySettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """The Prometheus endpoint."""
+    """The Prometheus endpoint and the status page (one listener, no auth of its own)."""
 
     listen: str = Field(
-        "127.0.0.1:9864", description="host:port of the /metrics endpoint ([::1]:9864 for IPv6)."
+        "127.0.0.1:9864",
+        description="host:port of /metrics and the status page ([::1]:9864 for IPv6); "
+        "loopback unless allow_remote is true.",
+    )
+    allow_remote: bool = Field(
+        False,
+        description="Allow a non-loopback listen address. The listener has no auth: put it "
+        "behind a reverse proxy with auth instead when you can (docs/operations.md).",
+    )
+    per_list: bool = Field(
+        True,
+        description="Export the per-list gauges (7 series per list, labelled campaign and "
+        "list); turn off for very many lists.",
     )
 
     @field_validator("listen")
@@ -269,6 +282,17 @@ class MetricsSettings(_Section):
         _split_listen(value)
         return value
 
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> MetricsSettings:
+        host = _split_listen(self.listen)[0]
+        if not self.allow_remote and not is_loopback(host):
+            raise ValueError(
+                f"listen {self.listen!r} is not a loopback address, and the status page and "
+                "/metrics have no auth: listen on 127.0.0.1 behind a reverse proxy with auth "
+                "(docs/operations.md), or set metrics.allow_remote: true"
+            )
+        return self
+
     @property
     def host(self) -> str:
         return _split_listen(self.listen)[0]
@@ -276,6 +300,16 @@ class MetricsSettings(_Section):
     @property
     def port(self) -> int:
         return _split_listen(self.listen)[1]
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this host only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _split_listen(value: str) -> tuple[str, int]:

@@ -52,6 +52,7 @@ class CampaignResult:
     plan: CampaignPlan | None = None
     applied: bool = False
     writes: int = 0
+    written: frozenset[str] = frozenset()  # the lists whose update QM shows applied
 
 
 @dataclass
@@ -259,6 +260,7 @@ class CycleRunner:
             written = self._write(plan, result, now, cycle_id)
         result.applied = bool(written)
         result.writes = len(written)
+        result.written = frozenset(written)
         for d in plan.decisions:
             self._event(
                 "decision",
@@ -365,6 +367,8 @@ class CycleRunner:
             self.metrics.cycle(result.campaign, result.outcome, duration_ms / 1000, now)
             if isinstance(read, CampaignSnapshot):
                 self.metrics.lists(result.campaign, _state_counts(read))
+            if plan is not None:
+                self.metrics.plan(plan, result.written)
 
 
 def client_from(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> QMClient:

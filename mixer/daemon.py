@@ -35,6 +35,7 @@ from mixer.lock import StateLock
 from mixer.logs import get_logger
 from mixer.metrics import MetricsServer, MixerMetrics
 from mixer.notify import Notifier
+from mixer.status.board import StatusBoard
 
 if TYPE_CHECKING:
     from mixer.config import Settings
@@ -112,6 +113,8 @@ class Daemon:
         self.log = log if log is not None else get_logger()
         self.notifier = notifier if notifier is not None else Notifier(environ, log=self.log)
         self.metrics = MixerMetrics()
+        self.board = StatusBoard()
+        self.rules_hash: str | None = None
         self.cycles = 0
         self.reloads = 0
         self.settings: Settings | None = None
@@ -155,7 +158,10 @@ class Daemon:
         control: threading.Thread | None = None
         try:
             if settings.metrics is not None:
-                self.metrics_server = self.metrics.serve(settings.metrics.listen)
+                self.metrics.per_list = getattr(settings.metrics, "per_list", True)
+                self.metrics_server = self.metrics.serve(
+                    settings.metrics.listen, self.board, _zone(settings)
+                )
             self._runner = self._build(settings)
             interval = self._interval(settings)
             self._check_watchdog(interval)
@@ -242,6 +248,7 @@ class Daemon:
         except Exception as exc:
             self.log.error("cycle failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
             return f"last cycle failed: {type(exc).__name__}: {exc}"
+        self._publish(report)
         failed = sorted(report.errors)
         return (
             f"cycle {report.cycle_id}: {len(report.outcomes)} campaigns, "
@@ -275,6 +282,8 @@ class Daemon:
                 return
             self._close(self._runner)
             self._runner, self.settings = runner, settings
+            if settings.metrics is not None:
+                self.metrics.per_list = getattr(settings.metrics, "per_list", True)
             self.reloads += 1
             self.metrics.reload("ok")
             for warning in settings.warnings:
@@ -305,7 +314,28 @@ class Daemon:
             self._stopping_sent = True
             self.notifier.stopping("stopping after the cycle in flight")
 
+    def _publish(self, report: Report) -> None:
+        """Hand the cycle's results to the status page; a failure here is logged, never
+        allowed to fail the cycle."""
+        settings = self.settings
+        try:
+            self.board.publish(
+                report,
+                mode=getattr(settings, "mode", None),
+                rules_hash=self.rules_hash,
+                interval_s=self._interval(settings) if settings is not None else None,
+            )
+        except Exception as exc:
+            self.log.error(
+                "status page update failed", error=f"{type(exc).__name__}: {exc}", exc_info=True
+            )
+
     def _build(self, settings: Settings) -> Runner:
+        runner = self._build_runner(settings)
+        self.rules_hash = _rules_hash(settings)
+        return runner
+
+    def _build_runner(self, settings: Settings) -> Runner:
         return self.runner_factory(
             settings,
             clock=self.clock,
@@ -369,6 +399,27 @@ def _grace(interval: float) -> int:
 
 def _seconds(interval: float) -> str:
     return str(timedelta(seconds=interval)) if interval >= 1 else f"{interval:g}s"
+
+
+def _rules_hash(settings: Settings) -> str | None:
+    """The hash of the rule files just loaded (None when they cannot be read again)."""
+    from mixer.status.offline import rules_hash
+
+    files = getattr(settings, "rule_files", None)
+    if files is None:
+        return None
+    try:
+        return rules_hash(files())
+    except OSError:
+        return None
+
+
+def _zone(settings: Settings) -> Any:
+    """QM's time zone for the status page (UTC for settings without one)."""
+    from mixer.listener import UTC_ZONE
+
+    qm = getattr(settings, "qm", None)
+    return getattr(qm, "tz", None) or UTC_ZONE
 
 
 def _listen(settings: Settings) -> str | None:

@@ -92,6 +92,15 @@ class RuleOutcomes:
             _trace(rule, row, self.facts) for rule, row in zip(self.rules, self.rows, strict=True)
         )
 
+    def errors(self) -> tuple[str, ...]:
+        """The names of the rules that raised for this list (for the per-rule metric),
+        read from the rows without building the trace."""
+        return tuple(
+            rule.name
+            for rule, row in zip(self.rules, self.rows, strict=True)
+            if isinstance(row, tuple) and row[2] is not None
+        )
+
 
 @dataclass(frozen=True)
 class ListEvaluation:
