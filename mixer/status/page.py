@@ -103,7 +103,8 @@ def render_why(campaign: str, list_name: str, trace: str | None, at: str | None)
 
 def _header(s: StatusSnapshot, tz: ZoneInfo, refresh: int) -> str:
     bits = [
-        f"last cycle <b>{_e(_local(s.generated_at, tz))}</b>",
+        f"last cycle <b>{_e(_local(s.generated_at, tz))}</b> "
+        f'<span class="muted">({_e(s.cycle_id or "—")})</span>',
         f"mode <b>{_e(s.mode or '—')}</b>",
         f"rule set <code>{_e((s.rules_hash or '—')[:12])}</code>",
         f"times in {_e(str(tz))}",
@@ -209,10 +210,11 @@ def _decisions(c: CampaignStatus, tz: ZoneInfo) -> str:
 
 
 def _deadline_chart(c: CampaignStatus) -> str:
-    """Time left vs ETA for the lists with a deadline, nearest deadline first."""
+    """Time left vs ETA for the lists with a deadline: off track first, then the
+    nearest deadline."""
     lists = sorted(
         (i for i in c.lists if i.hours_to_deadline is not None),
-        key=lambda i: i.hours_to_deadline or 0.0,
+        key=lambda i: (i.on_track is not False, i.hours_to_deadline or 0.0, i.name),
     )[:CHART_LISTS]
     if not lists:
         return ""
