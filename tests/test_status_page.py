@@ -91,7 +91,8 @@ def test_board_shows_lists_deadlines_holds_timers_and_decisions(
     lists = {item.name: item for item in sales.lists}
     recall = lists["Recall A"]
     assert (recall.weight, recall.base_weight) == (30, 10)
-    assert recall.hours_to_deadline is not None and 0 < recall.hours_to_deadline < 14
+    assert recall.hours_to_deadline is not None
+    assert 0 < recall.hours_to_deadline < 14
     assert recall.rules == ("boost-near-deadline",)
     assert lists["Plain"].weight == 33
     assert [h.list for h in sales.holds] == ["Plain"]
@@ -150,8 +151,10 @@ def test_page_json_and_why_over_http(
     page = httpx.get(url + "/", timeout=WAIT)
     assert page.headers["content-type"].startswith("text/html")
     text = page.text
-    assert 'class="list"' in text and "Recall A" in text
-    assert "Cold &lt;b&gt;&amp;&lt;/b&gt;" in text and "<b>&</b>" not in text
+    assert 'class="list"' in text
+    assert "Recall A" in text
+    assert "Cold &lt;b&gt;&amp;&lt;/b&gt;" in text
+    assert "<b>&</b>" not in text
     assert 'svg class="chart"' in text
     for external in ("http://", "https://", "src=", "@import"):
         assert external not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
@@ -218,11 +221,13 @@ def test_a_stuck_reader_does_not_hold_up_a_cycle(
         cycle.start()  # the cycle runs while both readers hang
         cycle.join(WAIT)
         assert not cycle.is_alive(), "the cycle waited for a page reader"
-        assert not release.is_set() and reader.is_alive()
+        assert not release.is_set()
+        assert reader.is_alive()
         assert board.current.snapshot.cycle_id == cycled["report"].cycle_id != first_cycle
         release.set()
         reader.join(WAIT)
-    assert first_cycle is not None and first_cycle in result["page"]
+    assert first_cycle is not None
+    assert first_cycle in result["page"]
 
 
 def test_metrics_per_list_and_per_rule(mixer_rig: Mixer) -> None:
@@ -237,7 +242,8 @@ def test_metrics_per_list_and_per_rule(mixer_rig: Mixer) -> None:
     assert value("amo_mixer_list_paused", recall) == 0
     assert value("amo_mixer_list_unpulled", recall) == 40
     left = value("amo_mixer_list_deadline_remaining_seconds", recall)
-    assert left is not None and 0 < left < 14 * 3600
+    assert left is not None
+    assert 0 < left < 14 * 3600
     assert value("amo_mixer_list_eta_seconds", recall) is None  # no rate yet: absent
     plain = {"campaign": "Sales", "list": "Plain"}
     assert value("amo_mixer_list_deadline_remaining_seconds", plain) is None
@@ -298,7 +304,8 @@ def test_a_non_loopback_listener_needs_allow_remote(tmp_path: Path, listen: str)
     assert "allow_remote" in str(caught.value.problems)
     config.write_text(base + f"metrics: {{listen: '{listen}', allow_remote: true}}\n")
     settings = load_settings(config, environ={})
-    assert settings.metrics is not None and settings.metrics.allow_remote
+    assert settings.metrics is not None
+    assert settings.metrics.allow_remote
 
 
 def test_status_json_is_strict_json(mixer_rig: Mixer, board: StatusBoard) -> None:
@@ -318,11 +325,13 @@ def test_timers_count_down(mixer_rig: Mixer, board: StatusBoard) -> None:
     """A pending for: timer shows when it fires, and is gone once the rule fired."""
     publish(board, mixer_rig)
     sales = board.current.snapshot.campaign("Sales")
-    assert sales is not None and sales.timers
+    assert sales is not None
+    assert sales.timers
     assert sales.timers[0].left_s == timedelta(minutes=30).total_seconds()
     publish(board, mixer_rig, minutes=31)
     sales = board.current.snapshot.campaign("Sales")
-    assert sales is not None and not sales.timers
+    assert sales is not None
+    assert not sales.timers
 
 
 class CycleSignal:
@@ -377,6 +386,8 @@ def test_the_daemon_serves_its_last_cycle(tmp_path: Path) -> None:
         daemon.stop()
         thread.join(WAIT)
     assert data["mode"] == "dry-run"
-    assert data["rules_hash"] and len(data["rules_hash"]) == 64
+    assert data["rules_hash"]
+    assert len(data["rules_hash"]) == 64
     assert data["campaigns"][0]["outcome"] == "ok"
-    assert "Recall A" in page and "Europe/Zurich" in page
+    assert "Recall A" in page
+    assert "Europe/Zurich" in page
