@@ -164,6 +164,7 @@ class Daemon:
                 )
             self._runner = self._build(settings)
             interval = self._interval(settings)
+            self.metrics.interval(interval)
             self._check_watchdog(interval)
             scheduler = self._scheduler = BlockingScheduler(
                 timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)}
@@ -300,6 +301,7 @@ class Daemon:
 
     def _reschedule(self, settings: Settings, old: Settings) -> None:
         interval = self._interval(settings)
+        self.metrics.interval(interval)
         if interval == self._interval(old) or self._scheduler is None:
             return
         self._scheduler.reschedule_job(JOB_ID, trigger="interval", seconds=interval)

@@ -121,6 +121,18 @@ class MixerMetrics:
             ["outcome"],
             registry=registry,
         )
+        self._reload_ok = Gauge(
+            "amo_mixer_last_reload_success",
+            "1 when the config and rules in force are the last ones loaded, 0 after a "
+            "refused reload (the daemon runs on the old ones until a reload succeeds).",
+            registry=registry,
+        )
+        self._reload_ok.set(1)  # a running daemon loaded its config at start
+        self._interval = Gauge(
+            "amo_mixer_cycle_interval_seconds",
+            "The configured time between two cycles (alerts compare the last success to it).",
+            registry=registry,
+        )
         self._rule_firings = Counter(
             "amo_mixer_rule_firings",
             "Lists a rule fired for, summed over cycles (a rule in effect fires every cycle).",
@@ -167,6 +179,10 @@ class MixerMetrics:
 
     def reload(self, outcome: str) -> None:
         self._reloads.labels(outcome).inc()
+        self._reload_ok.set(1 if outcome == "ok" else 0)
+
+    def interval(self, seconds: float) -> None:
+        self._interval.set(seconds)
 
     def plan(self, plan: CampaignPlan, written: Collection[str] = ()) -> None:
         """Per-rule counters and (unless ``per_list`` is off) per-list gauges of one
