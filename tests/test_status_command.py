@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ def status(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Mixer]:
+def rig(tmp_path: Path) -> Mixer:
     """Three cycles ending a minute ago (the command reads the real clock); a human
     changed "Plain" in the second."""
     mixer = Mixer(tmp_path, lists=LISTS, rules=RULES)
@@ -59,7 +58,7 @@ def rig(tmp_path: Path) -> Iterator[Mixer]:
     mixer.cycle()
     mixer.cycle()
     mixer.close()
-    yield mixer
+    return mixer
 
 
 def test_status_shows_last_cycle_rules_holds_and_timers(rig: Mixer) -> None:
