@@ -51,7 +51,8 @@ SCRIPT = """
   if(m){box.value=decodeURIComponent(m[1]);}
   box.addEventListener('input',apply);apply();
   state.charts=document.querySelectorAll('svg.chart').length;
-  state.rows=rows.length;state.rendered=true;show();
+  state.rows=rows.length;state.rendered=true;
+  state.ms=Math.round(performance.now());show();
 })();
 """
 
