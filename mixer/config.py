@@ -260,15 +260,16 @@ class HistorySettings(_Section):
 class MetricsSettings(_Section):
     """The Prometheus endpoint and the status page (one listener, no auth of its own)."""
 
-    listen: str = Field(
-        "127.0.0.1:9864",
-        description="host:port of /metrics and the status page ([::1]:9864 for IPv6); "
-        "loopback unless allow_remote is true.",
-    )
+    # Declared before `listen`, whose check reads it.
     allow_remote: bool = Field(
         False,
         description="Allow a non-loopback listen address. The listener has no auth: put it "
         "behind a reverse proxy with auth instead when you can (docs/operations.md).",
+    )
+    listen: str = Field(
+        "127.0.0.1:9864",
+        description="host:port of /metrics and the status page ([::1]:9864 for IPv6); "
+        "loopback unless allow_remote is true.",
     )
     per_list: bool = Field(
         True,
@@ -278,20 +279,15 @@ class MetricsSettings(_Section):
 
     @field_validator("listen")
     @classmethod
-    def _host_port(cls, value: str) -> str:
-        _split_listen(value)
-        return value
-
-    @model_validator(mode="after")
-    def _loopback_unless_allowed(self) -> MetricsSettings:
-        host = _split_listen(self.listen)[0]
-        if not self.allow_remote and not is_loopback(host):
+    def _host_port(cls, value: str, info: ValidationInfo) -> str:
+        host = _split_listen(value)[0]
+        if not info.data.get("allow_remote") and not is_loopback(host):
             raise ValueError(
-                f"listen {self.listen!r} is not a loopback address, and the status page and "
-                "/metrics have no auth: listen on 127.0.0.1 behind a reverse proxy with auth "
+                f"{value!r} is not a loopback address, and the status page and /metrics have "
+                "no auth: listen on 127.0.0.1 behind a reverse proxy with auth "
                 "(docs/operations.md), or set metrics.allow_remote: true"
             )
-        return self
+        return value
 
     @property
     def host(self) -> str:
