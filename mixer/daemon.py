@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -31,6 +31,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from mixer.clock import Clock, SystemClock
 from mixer.errors import MixerError
+from mixer.listener import WhyViews
 from mixer.lock import StateLock
 from mixer.logs import get_logger
 from mixer.metrics import MetricsServer, MixerMetrics
@@ -68,6 +69,10 @@ class Runner(Protocol):
 
     def run_cycle(self) -> Report: ...
 
+    def log_config_loaded(self) -> None: ...
+
+    def log_config_refused(self, config_path: Path, errors: Sequence[str]) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -91,9 +96,10 @@ class Daemon:
         settings_loader: SettingsLoader | None = None,
         notifier: Notifier | None = None,
         log: Any = None,
+        why: WhyViews | None = None,
     ) -> None:
         if runner_factory is None:
-            from mixer.cycle import build_runner
+            from mixer.wiring import build_runner
 
             runner_factory = build_runner
         if settings_loader is None:
@@ -114,6 +120,7 @@ class Daemon:
         self.notifier = notifier if notifier is not None else Notifier(environ, log=self.log)
         self.metrics = MixerMetrics()
         self.board = StatusBoard()
+        self.why = why  # the status page's per-list trace (amo-mixer run passes explain's)
         self.rules_hash: str | None = None
         self.cycles = 0
         self.reloads = 0
@@ -160,9 +167,10 @@ class Daemon:
             if settings.metrics is not None:
                 self.metrics.per_list = getattr(settings.metrics, "per_list", True)
                 self.metrics_server = self.metrics.serve(
-                    settings.metrics.listen, self.board, _zone(settings)
+                    settings.metrics.listen, self.board, _zone(settings), self.why
                 )
             self._runner = self._build(settings)
+            self._runner.log_config_loaded()
             interval = self._interval(settings)
             self.metrics.interval(interval)
             self._check_watchdog(interval)
@@ -274,6 +282,7 @@ class Daemon:
                     )
                 runner = self._build(settings)
             except MixerError as exc:
+                self._runner.log_config_refused(self.config_path, _problems(exc))
                 self.metrics.reload("error")
                 self.log.error(
                     "reload failed; keeping the running config and rules",
@@ -283,6 +292,7 @@ class Daemon:
                 return
             self._close(self._runner)
             self._runner, self.settings = runner, settings
+            runner.log_config_loaded()
             if settings.metrics is not None:
                 self.metrics.per_list = getattr(settings.metrics, "per_list", True)
             self.reloads += 1
@@ -334,7 +344,7 @@ class Daemon:
 
     def _build(self, settings: Settings) -> Runner:
         runner = self._build_runner(settings)
-        self.rules_hash = _rules_hash(settings)
+        self.rules_hash = _rules_hash(runner)
         return runner
 
     def _build_runner(self, settings: Settings) -> Runner:
@@ -388,6 +398,12 @@ class Daemon:
             signal.signal(signum, handler)
 
 
+def _problems(exc: MixerError) -> list[str]:
+    """Every problem of a refused reload, one line each (a config error lists them all)."""
+    problems = getattr(exc, "problems", None)
+    return [str(p) for p in problems] if problems else [exc.message]
+
+
 def _one_line(exc: MixerError) -> str:
     """The message and every problem's first line (a rule problem adds a caret excerpt)."""
     problems = [str(p).strip().splitlines()[0] for p in getattr(exc, "problems", None) or ()]
@@ -403,17 +419,16 @@ def _seconds(interval: float) -> str:
     return str(timedelta(seconds=interval)) if interval >= 1 else f"{interval:g}s"
 
 
-def _rules_hash(settings: Settings) -> str | None:
-    """The hash of the rule files just loaded (None when they cannot be read again)."""
-    from mixer.status.offline import rules_hash
+def _rules_hash(runner: Runner) -> str | None:
+    """The hash of the rule set the runner loaded, as its ``config`` event records it
+    (None for a runner without rule files, as tests build)."""
+    from mixer.audit import fingerprint
 
-    files = getattr(settings, "rule_files", None)
+    rules = getattr(runner, "rules", None)
+    files = getattr(rules, "files", None)
     if files is None:
         return None
-    try:
-        return rules_hash(files())
-    except OSError:
-        return None
+    return fingerprint(None, [Path(f.path) for f in files]).rules_hash
 
 
 def _zone(settings: Settings) -> Any:

@@ -6,6 +6,10 @@ A plain WSGI app on a threading server: each request gets its own thread, reads 
 board's current reference once, and never takes a lock the cycle holds. No auth and no
 TLS here: the listener binds to loopback unless ``metrics.allow_remote`` says otherwise;
 exposing it goes through a reverse proxy (docs/operations.md).
+
+The why view shows what ``amo-mixer explain`` shows; its renderers are handed in
+(``WhyViews``) by the command that starts the daemon, so this layer does not depend on
+the command layer.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from zoneinfo import ZoneInfo
@@ -26,10 +31,21 @@ from mixer.errors import MixerError
 from mixer.status.board import Published, StatusBoard
 from mixer.status.page import as_json_bytes, render_page, render_why
 
+if TYPE_CHECKING:
+    from mixer.plan import CampaignPlan
+
 StartResponse = Callable[..., Any]
 HTML = "text/html; charset=utf-8"
 JSON = "application/json; charset=utf-8"
 UTC_ZONE = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class WhyViews:
+    """How to show one list's trace from a plan: as text and as JSON-able data."""
+
+    text: Callable[[CampaignPlan, str], str]
+    data: Callable[[CampaignPlan, str], Mapping[str, Any]]
 
 
 class StatusApp:
@@ -40,10 +56,12 @@ class StatusApp:
         registry: CollectorRegistry,
         board: StatusBoard | None = None,
         tz: ZoneInfo = UTC_ZONE,
+        why: WhyViews | None = None,
     ) -> None:
         self._metrics = make_wsgi_app(registry)
         self.board = board
         self.tz = tz
+        self.why = why
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -75,18 +93,19 @@ class StatusApp:
         as_json: bool,
         start_response: StartResponse,
     ) -> Iterable[bytes]:
-        from mixer.commands.explain import render_trace, trace_as_json
-
         plan = current.plans.get(campaign)
         found = plan is not None and name in plan.evaluation.lists
+        if self.why is None:
+            body = b"the why view is not enabled in this process\n"
+            return _send(start_response, "404 Not Found", "text/plain", body)
         at = plan.now.isoformat(timespec="seconds") if plan is not None else None
         status = "200 OK" if found else "404 Not Found"
         if as_json:
-            data = trace_as_json(plan, name) if plan is not None and found else None
+            data = self.why.data(plan, name) if plan is not None and found else None
             payload = data if data is not None else {"error": "no such list in the last cycle"}
             body = json.dumps(payload, default=str, ensure_ascii=False, indent=1).encode()
             return _send(start_response, status, JSON, body)
-        trace = render_trace(plan, name) if plan is not None and found else None
+        trace = self.why.text(plan, name) if plan is not None and found else None
         return _send(start_response, status, HTML, render_why(campaign, name, trace, at).encode())
 
 

@@ -28,10 +28,10 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from mixer.errors import MixerError
-from mixer.listener import UTC_ZONE, Listener, StatusApp, serve
+from mixer.listener import UTC_ZONE, Listener, StatusApp, WhyViews, serve
 
 if TYPE_CHECKING:
-    from mixer.guardrails import CampaignPlan
+    from mixer.plan import CampaignPlan
     from mixer.status.board import StatusBoard
 
 MetricsServer = Listener  # the name before the status page shared the listener
@@ -141,8 +141,8 @@ class MixerMetrics:
         )
         self._rule_errors = Counter(
             "amo_mixer_rule_errors",
-            "Lists for which a rule raised while evaluating (the list was left as it was).",
-            ["campaign", "rule"],
+            "Rule evaluations that raised for a list (the list was left as QM had it).",
+            ["rule"],
             registry=registry,
         )
         self._list_gauges = {
@@ -179,6 +179,9 @@ class MixerMetrics:
             self._lists.labels(campaign, state).set(n)
         seen.update(counts)
 
+    def rule_error(self, rule: str) -> None:
+        self._rule_errors.labels(rule).inc()
+
     def reload(self, outcome: str) -> None:
         self._reloads.labels(outcome).inc()
         self._reload_ok.set(1 if outcome == "ok" else 0)
@@ -187,20 +190,16 @@ class MixerMetrics:
         self._interval.set(seconds)
 
     def plan(self, plan: CampaignPlan, written: Collection[str] = ()) -> None:
-        """Per-rule counters and (unless ``per_list`` is off) per-list gauges of one
-        campaign's plan; ``written``: the lists whose update reached QM."""
+        """Per-rule firing counters and (unless ``per_list`` is off) per-list gauges of one
+        campaign's plan; ``written``: the lists whose update reached QM. (Rule errors are
+        counted by ``rule_error`` as the cycle logs them.)"""
         campaign = plan.campaign
         fired: dict[str, int] = {}
-        errors: dict[str, int] = {}
         for evaluated in plan.evaluation.lists.values():
             for rule in evaluated.fired:
                 fired[rule] = fired.get(rule, 0) + 1
-            for rule in evaluated.outcomes.errors():
-                errors[rule] = errors.get(rule, 0) + 1
         for rule, n in fired.items():
             self._rule_firings.labels(campaign, rule).inc(n)
-        for rule, n in errors.items():
-            self._rule_errors.labels(campaign, rule).inc(n)
         if self.per_list:
             self._list_series(plan, written)
 
@@ -251,12 +250,16 @@ class MixerMetrics:
             del children[key]
 
     def serve(
-        self, listen: str, board: StatusBoard | None = None, tz: ZoneInfo = UTC_ZONE
+        self,
+        listen: str,
+        board: StatusBoard | None = None,
+        tz: ZoneInfo = UTC_ZONE,
+        why: WhyViews | None = None,
     ) -> Listener:
         """Serve ``/metrics`` (and the status views of ``board``) on ``listen``
         (``host:port``) in a thread; call the result to stop."""
         host, port = parse_listen(listen)
-        return serve(host, port, StatusApp(self.registry, board, tz))
+        return serve(host, port, StatusApp(self.registry, board, tz, why))
 
 
 _NO_FACTS: Mapping[str, object] = {}

@@ -67,8 +67,8 @@ def test_status_shows_last_cycle_rules_holds_and_timers(rig: Mixer) -> None:
     assert run.returncode == 0, run.stderr
     out = run.stdout
     files_hash = rules_hash(rig.settings.rule_files())
-    assert f"rule set:    {files_hash}" in out
-    assert "records no rule-set hash" in out  # this log has none: the files' hash is shown
+    assert f"rule set:    {files_hash}" in out  # the cycles' short hash, spelled out
+    assert "differ" not in out
     assert "mode:        apply" in out
     assert "times in:    Europe/Zurich" in out
     assert "Sales: ok, last cycle " in out
@@ -130,3 +130,16 @@ def test_status_bad_tz_is_one_line(rig: Mixer) -> None:
     assert run.stderr.strip().splitlines() == [
         "amo-mixer: --tz 'Mars/Olympus' is not a time zone (e.g. Europe/Zurich or UTC)"
     ]
+
+
+def test_a_log_without_a_rule_hash_says_so() -> None:
+    """A log from before rule-set hashes shows the files' hash, and says that it does."""
+    from mixer.status.offline import status_from_log
+
+    cycle = {"event": "cycle", "ts": "2026-04-09T06:00:00+00:00", "campaign": "Sales"}
+    cycle |= {"outcome": "ok", "mode": "dry-run", "cycle_id": "c1"}
+    now = datetime(2026, 4, 9, 6, 1, tzinfo=UTC)
+    status = status_from_log(["Sales"], [cycle], {}, {}, now, files_hash="ab" * 32)
+    assert status.rules_hash == "ab" * 32
+    assert any("records no rule-set hash" in note for note in status.notes)
+    assert status.campaigns[0].outcome == "ok"

@@ -17,9 +17,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import mixer.listener
+from mixer.commands.explain import render_trace, trace_as_json
 from mixer.config import load_settings
 from mixer.errors import ConfigError
-from mixer.listener import Listener
+from mixer.listener import Listener, WhyViews
 from mixer.metrics import MixerMetrics
 from mixer.status.board import StatusBoard
 from tests.cycle_harness import Mixer
@@ -64,7 +65,8 @@ def board() -> StatusBoard:
 @pytest.fixture
 def served(board: StatusBoard) -> Iterator[tuple[str, MixerMetrics]]:
     metrics = MixerMetrics(CollectorRegistry())
-    stop: Listener = metrics.serve("127.0.0.1:0", board, ZURICH)
+    why = WhyViews(text=render_trace, data=trace_as_json)
+    stop: Listener = metrics.serve("127.0.0.1:0", board, ZURICH, why)
     yield f"http://127.0.0.1:{stop.port}", metrics
     stop()
 
@@ -269,7 +271,7 @@ rules:
         metrics = MixerMetrics(CollectorRegistry())
         rig.runner.metrics = metrics
         rig.cycle()
-        labels = {"campaign": "Sales", "rule": "divide"}
+        labels = {"rule": "divide"}
         assert metrics.registry.get_sample_value("amo_mixer_rule_errors_total", labels) == 1
     finally:
         rig.close()

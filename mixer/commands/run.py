@@ -30,11 +30,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mixer.commands.explain import render_trace, trace_as_json
     from mixer.daemon import Daemon
+    from mixer.listener import WhyViews
     from mixer.logs import configure_logging
 
     configure_logging(debug=args.debug)
-    return Daemon(args.config, environ=os.environ, max_cycles=args.max_cycles).run()
+    why = WhyViews(text=render_trace, data=trace_as_json)
+    return Daemon(args.config, environ=os.environ, max_cycles=args.max_cycles, why=why).run()
 
 
 def _positive_int(text: str) -> int:

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from mixer.engine.rules import load_rules
     from mixer.status.offline import recent_records, rules_hash, status_from_log
     from mixer.store import StateStore
+    from mixer.wiring import state_path
 
     settings = settings_from(args)
     tz = _zone(args.tz) if args.tz else settings.qm.tz
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     except MixerError as exc:
         notes.append(f"rule files do not load ({exc.message}): no `for:` timers shown")
     memory: dict[str, Any] = {}
-    store_path = settings.state_dir / "state.sqlite3"
+    store_path = state_path(settings)
     if store_path.exists():
         with StateStore(store_path) as store:
             memory = {c: store.load_memory(c) for c in settings.campaigns}

@@ -31,7 +31,7 @@ from mixer.status.model import (
 
 if TYPE_CHECKING:
     from mixer.cycle import CampaignResult
-    from mixer.guardrails import CampaignPlan
+    from mixer.plan import CampaignPlan
 
 KEEP_DECISIONS = 50  # per campaign, newest first
 

@@ -8,12 +8,12 @@ per campaign, its outcome, the rule set, holds, timers and the recent decisions.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mixer.audit import fingerprint
 from mixer.decisions import read_records
 from mixer.engine.memory import ListMemory
 from mixer.status.model import (
@@ -29,15 +29,9 @@ LOOKBACK = timedelta(days=2)  # the log read for the last cycle and recent decis
 KEEP_DECISIONS = 10
 
 
-def rules_hash(files: Iterable[Path]) -> str:
-    """One SHA-256 over the rule files in the order they apply (name and content)."""
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode())
-        digest.update(b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
+def rules_hash(files: Sequence[Path]) -> str:
+    """The rule set's hash as the daemon's ``config`` events record it."""
+    return fingerprint(None, files).rules_hash
 
 
 def status_from_log(
@@ -52,25 +46,40 @@ def status_from_log(
     """The status as the decision log and the state store tell it (pure)."""
     last_cycle: dict[str, Mapping[str, Any]] = {}
     decisions: dict[str, list[Mapping[str, Any]]] = {}
+    # The rule set in force: the full hash of a `config` event, or the short one a later
+    # cycle record carries when it names another rule set (whichever is the later word).
     logged_hash: str | None = None
+    refused: Mapping[str, Any] | None = None  # a reload refused after the last load
     mode: str | None = None
     for record in records:
         event = record.get("event")
         if event == "cycle":
             last_cycle[str(record.get("campaign"))] = record
             mode = str(record.get("mode") or mode or "") or None
-            logged_hash = record.get("rules_hash") or logged_hash
+            short = record.get("rules_hash")
+            if short and not (logged_hash or "").startswith(short):
+                logged_hash = short
         elif event == "decision":
             decisions.setdefault(str(record.get("campaign")), []).append(record)
         elif event == "config" and record.get("outcome") == "loaded":
             logged_hash = record.get("rules_hash") or logged_hash
+            refused = None
+        elif event == "config" and record.get("outcome") == "refused":
+            refused = record
+    if logged_hash is not None and files_hash is not None and files_hash.startswith(logged_hash):
+        logged_hash = files_hash  # a cycle's short hash of these very files: show it whole
     notes = []
+    if refused is not None:
+        notes.append(
+            f"a reload was refused at {refused.get('ts')}: the daemon runs on the config "
+            "loaded before it (amo-mixer check -c CONFIG shows why)"
+        )
     if logged_hash is None:
         notes.append(
             "the decision log records no rule-set hash: shown is the hash of the rule files "
             "on disk now"
         )
-    elif files_hash is not None and files_hash != logged_hash:
+    elif files_hash is not None and not files_hash.startswith(logged_hash):
         notes.append(
             f"the rule files on disk (hash {files_hash[:12]}) differ from the rule set in "
             "force in the log: reload the daemon to apply them"
