@@ -18,12 +18,13 @@ from mixer.config import Settings
 from mixer.cycle import CampaignResult, CycleRunner
 from mixer.decisions import DecisionLog, PreviewLog
 from mixer.engine.facts import EngineSettings
-from mixer.engine.rules import RuleSet, load_rules
+from mixer.engine.rules import RuleSet
 from mixer.errors import ConfigError
 from mixer.guardrails import Limits
 from mixer.metrics import MixerMetrics
 from mixer.qm import QMClient
 from mixer.records import Mode
+from mixer.rule_loading import load_rules
 from mixer.store import StateStore
 
 STATE_FILE = "state.sqlite3"

@@ -42,8 +42,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
-    from mixer.engine.rules import load_rules
     from mixer.plan import plan_campaign
+    from mixer.rule_loading import load_rules
     from mixer.store import StateStore
     from mixer.wiring import engine_settings_from, limits_from, state_path
 

@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
-    from mixer.engine.rules import load_rules
+    from mixer.rule_loading import load_rules
     from mixer.status.offline import recent_records, rules_hash, status_from_log
     from mixer.store import StateStore
     from mixer.wiring import state_path
