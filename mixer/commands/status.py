@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     memory: dict[str, Any] = {}
     store_path = state_path(settings)
     if store_path.exists():
-        with StateStore(store_path) as store:
+        with StateStore(store_path, preview=True) as store:
             memory = {c: store.load_memory(c) for c in settings.campaigns}
     else:
         notes.append(f"no state store at {store_path}: the daemon has not run here yet")
