@@ -393,3 +393,24 @@ def test_the_daemon_serves_its_last_cycle(tmp_path: Path) -> None:
     assert data["campaigns"][0]["outcome"] == "ok"
     assert "Recall A" in page
     assert "Europe/Zurich" in page
+
+
+def test_off_track_deadline_lists_lead_the_page(mixer_rig: Mixer, board: StatusBoard) -> None:
+    """A deadline list nobody pulls (rate 0 once the history is long enough) reads off
+    track, in the list table, the JSON and the call-out above the charts."""
+    from mixer.status.page import render_page
+
+    publish(board, mixer_rig)
+    first = board.current.snapshot.campaign("Sales")
+    assert first is not None
+    assert {i.name: i.on_track for i in first.lists}["Recall A"] is None  # no rate yet
+    publish(board, mixer_rig, minutes=20)
+    sales = board.current.snapshot.campaign("Sales")
+    assert sales is not None
+    lists = {i.name: i for i in sales.lists}
+    assert lists["Recall A"].on_track is False
+    assert lists["Recall A"].pull_rate_per_hour == 0
+    assert lists["Plain"].on_track is None  # no deadline
+    page = render_page(board.current.snapshot, ZURICH)
+    assert '<p class="off" id="off-track-Sales">1 deadline list(s) off track: Recall A (' in page
+    assert page.index("off track: Recall A") < page.index('<svg class="chart"')

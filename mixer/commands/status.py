@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(status.as_json(), indent=2, ensure_ascii=False))
     else:
         print(render_status(status, tz, now))
+        if settings.metrics is not None:
+            host, port = settings.metrics.host, settings.metrics.port
+            shown = f"[{host}]" if ":" in host else host
+            print(f"\nlive lists, deadlines and why: http://{shown}:{port}/ (the daemon's page)")
     return 0
 
 

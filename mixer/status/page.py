@@ -129,6 +129,17 @@ def _campaign(c: CampaignStatus, tz: ZoneInfo) -> str:
     if c.error:
         parts.append(f'<p class="error">{_e(c.error)}</p>')
     parts.extend(f'<p class="guardrail">guardrail stop: {_e(r)}</p>' for r in c.guardrail_stops)
+    off = sorted(
+        (i for i in c.lists if i.on_track is False),
+        key=lambda i: (i.hours_to_deadline if i.hours_to_deadline is not None else 0.0, i.name),
+    )
+    if off:
+        names = ", ".join(f"{_e(i.name)} ({_num(i.hours_to_deadline)} h left)" for i in off[:20])
+        more = f" and {len(off) - 20} more" if len(off) > 20 else ""
+        parts.append(
+            f'<p class="off" id="off-track-{_e(c.name)}">{len(off)} deadline list(s) off '
+            f"track: {names}{more}</p>"
+        )
     if c.lists:
         parts.append(_deadline_chart(c))
         parts.append(_weight_chart(c))
