@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,11 +47,7 @@ def run(args: argparse.Namespace) -> int:
     files = settings.rule_files()
     notes: list[str] = []
     rules: dict[str, Any] = {}
-    try:
-        files_hash: str | None = rules_hash(files)
-    except OSError as exc:
-        files_hash = None
-        notes.append(f"cannot read the rule files: {exc.strerror or exc}")
+    files_hash = rules_hash(files)  # an unreadable file hashes as absent
     try:
         rule_set = load_rules(files)
         rules = {c: rule_set.for_campaign(c).rules for c in settings.campaigns}
@@ -68,8 +65,6 @@ def run(args: argparse.Namespace) -> int:
         list(settings.campaigns), records, memory, rules, now, files_hash=files_hash
     )
     if notes:
-        from dataclasses import replace
-
         status = replace(status, notes=(*status.notes, *notes))
     if args.json:
         print(json.dumps(status.as_json(), indent=2, ensure_ascii=False))
