@@ -282,6 +282,7 @@ class CycleRunner:
                     reason=d.reason,
                     facts=d.facts,
                     applied=d.list in written,
+                    overridden=d.overridden,
                 )
             )
         self.store.save_memory(campaign, plan.memory_after(written))

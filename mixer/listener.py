@@ -19,6 +19,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import tzinfo
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -42,9 +43,10 @@ UTC_ZONE = ZoneInfo("UTC")
 
 @dataclass(frozen=True)
 class WhyViews:
-    """How to show one list's trace from a plan: as text and as JSON-able data."""
+    """How to show one list's trace from a plan: as text (times in the given zone) and as
+    JSON-able data."""
 
-    text: Callable[[CampaignPlan, str], str]
+    text: Callable[[CampaignPlan, str, tzinfo], str]
     data: Callable[[CampaignPlan, str], Mapping[str, Any]]
 
 
@@ -105,7 +107,7 @@ class StatusApp:
             payload = data if data is not None else {"error": "no such list in the last cycle"}
             body = json.dumps(payload, default=str, ensure_ascii=False, indent=1).encode()
             return _send(start_response, status, JSON, body)
-        trace = self.why.text(plan, name) if plan is not None and found else None
+        trace = self.why.text(plan, name, self.tz) if plan is not None and found else None
         return _send(start_response, status, HTML, render_why(campaign, name, trace, at).encode())
 
 
