@@ -127,9 +127,8 @@ def test_status_bad_tz_is_one_line(rig: Mixer) -> None:
     """An unknown --tz is one clear line and exit 2."""
     run = status(rig.config_path, "--tz", "Mars/Olympus")
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == [
-        "amo-mixer: --tz 'Mars/Olympus' is not a time zone (e.g. Europe/Zurich or UTC)"
-    ]
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("amo-mixer: --tz 'Mars/Olympus' is not a time zone")
 
 
 def test_a_log_without_a_rule_hash_says_so() -> None:

@@ -9,10 +9,10 @@ import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from mixer.commands._common import add_config_argument, settings_from
-from mixer.errors import MixerError, UsageError
+from mixer.commands._common import add_config_argument, add_tz_argument, settings_from, zone_from
+from mixer.errors import MixerError
 from mixer.status.model import StatusSnapshot
 
 
@@ -28,9 +28,7 @@ def register(subparsers: Any) -> None:
     )
     add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
-    parser.add_argument(
-        "--tz", help="time zone for the times shown (default: qm.timezone; UTC for UTC)"
-    )
+    add_tz_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -42,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from mixer.wiring import state_path
 
     settings = settings_from(args)
-    tz = _zone(args.tz) if args.tz else settings.qm.tz
+    tz = zone_from(args, settings)
     now = SystemClock().now()
     files = settings.rule_files()
     notes: list[str] = []
@@ -75,13 +73,6 @@ def run(args: argparse.Namespace) -> int:
             shown = f"[{host}]" if ":" in host else host
             print(f"\nlive lists, deadlines and why: http://{shown}:{port}/ (the daemon's page)")
     return 0
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"--tz {name!r} is not a time zone (e.g. Europe/Zurich or UTC)") from None
 
 
 def render_status(status: StatusSnapshot, tz: ZoneInfo, now: datetime) -> str:
