@@ -17,6 +17,7 @@ read at call time), so a reload sees the current environment and tests need not 
 from __future__ import annotations
 
 import glob
+import ipaddress
 import json
 import os
 import stat
@@ -236,16 +237,35 @@ class HistorySettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """The Prometheus endpoint."""
+    """The Prometheus endpoint and the status page (one listener, no auth of its own)."""
 
+    # Declared before `listen`, whose check reads it.
+    allow_remote: bool = Field(
+        False,
+        description="Allow a non-loopback listen address. The listener has no auth: put it "
+        "behind a reverse proxy with auth instead when you can (docs/operations.md).",
+    )
     listen: str = Field(
-        "127.0.0.1:9864", description="host:port of the /metrics endpoint ([::1]:9864 for IPv6)."
+        "127.0.0.1:9864",
+        description="host:port of /metrics and the status page ([::1]:9864 for IPv6); "
+        "loopback unless allow_remote is true.",
+    )
+    per_list: bool = Field(
+        True,
+        description="Export the per-list gauges (7 series per list, labelled campaign and "
+        "list); turn off for very many lists.",
     )
 
     @field_validator("listen")
     @classmethod
-    def _host_port(cls, value: str) -> str:
-        _split_listen(value)
+    def _host_port(cls, value: str, info: ValidationInfo) -> str:
+        host = _split_listen(value)[0]
+        if not info.data.get("allow_remote") and not is_loopback(host):
+            raise ValueError(
+                f"{value!r} is not a loopback address, and the status page and /metrics have "
+                "no auth: listen on 127.0.0.1 behind a reverse proxy with auth "
+                "(docs/operations.md), or set metrics.allow_remote: true"
+            )
         return value
 
     @property
@@ -255,6 +275,16 @@ class MetricsSettings(_Section):
     @property
     def port(self) -> int:
         return _split_listen(self.listen)[1]
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this host only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _split_listen(value: str) -> tuple[str, int]:

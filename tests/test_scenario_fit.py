@@ -17,6 +17,13 @@ from mixer.recorded import recorded_cycles
 from mixer.scenario_fit import FitResult, fit_scenario, render_yaml
 from mixer.simulate.backtest import StrategyResult, run_strategy
 
+NEVER_FIRES = """
+rules:
+  - name: never
+    description: "Never fires: the weights stay static."
+    when: added < 0
+    set: {weight: 1}
+"""
 # Tolerances the validation reaches (docs/backtests.md, "Fitted scenarios").
 COMPLETED_TOLERANCE = 0.05  # relative, completed numbers per day
 ON_TIME_TOLERANCE = 0.05  # absolute, on-time ratio under static weights
@@ -55,11 +62,11 @@ KNOWN: dict[str, Any] = {
 
 
 def _static_run(scenario: Scenario, folder: Path) -> tuple[StrategyResult, FitResult]:
-    """Static weights with the real cycle code recording (a rule file with no rules), and
-    what the recording says (the fit's observed figures)."""
-    none = folder / "none.yaml"
+    """Static weights with the real cycle code recording (one rule that never fires: a
+    config needs an enabled rule), and what the recording says (the fit's figures)."""
+    none = folder / "never.yaml"
     none.parent.mkdir(parents=True, exist_ok=True)
-    none.write_text("rules: []\n", encoding="utf-8")
+    none.write_text(NEVER_FIRES, encoding="utf-8")
     result = run_strategy(scenario, "rules", rules=[none], workdir=folder)
     assert result.writes == 0
     since, until = scenario.start.astimezone(UTC), scenario.end.astimezone(UTC)
