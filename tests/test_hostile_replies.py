@@ -195,7 +195,7 @@ rules:
   - name: boost-c
     match: "C"
     when: added > 0
-    set: {weight: 500}
+    set: {weight: "base_weight * 50"}
 """
     stub = QMStub({"Sales": [qm_list("Z", 0), qm_list("H", 500), qm_list("C", 10)]})
     with stub.serve() as url:
