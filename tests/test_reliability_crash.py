@@ -163,7 +163,7 @@ def test_sigkill_loses_no_acknowledged_decision(
     config = write_config(
         tmp_path,
         url,
-        interval="0.1s",
+        interval="1s",  # the shortest interval a config may hold
         rules=CHURN_RULES,
         timeout=5,
         extra={"guardrails": {"manual_hold": "1s"}},
@@ -176,7 +176,7 @@ def test_sigkill_loses_no_acknowledged_decision(
     for kill in range(KILLS):
         daemon = start_daemon(config)
         wait_for_lock(state, daemon.pid)  # past the imports, whatever the machine's load
-        time.sleep(rng.uniform(0.1, 1.0))  # a seeded random moment in the daemon's life
+        time.sleep(rng.uniform(0.1, 2.0))  # a seeded random moment in the daemon's life
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(timeout=WAIT_S)
         with writes.lock:
