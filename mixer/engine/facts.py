@@ -9,7 +9,10 @@ Pacing facts all speak of *unpulled* numbers, the part the mixer steers: the wei
 decides which list an agent pulls from next, not how fast a pulled number completes.
 So ``required_rate_per_hour = unpulled / hours_to_deadline`` and ``behind_schedule`` is
 ``pull_rate_per_hour < required_rate_per_hour``; ``eta_hours`` is ``unpulled`` at the
-current pull rate. docs/rules.md lists every fact with its unit and null condition.
+current pull rate. A list whose deadline has passed with numbers left is ``overdue``: it has
+no ``required_rate_per_hour`` and no ``deadline_rank`` (the rank orders the lists that can
+still make their deadline), so pacing rules can step it back behind them. docs/rules.md
+lists every fact with its unit and null condition.
 """
 
 from __future__ import annotations
@@ -82,15 +85,25 @@ FACT_TYPES: Mapping[str, ValueType] = {
     "hours_to_deadline": N,
     "required_rate_per_hour": N,
     "behind_schedule": B,
+    "overdue": B,
     "deadline_rank": N,
+    # Fresh numbers (speed to lead), from nNumbersAdded in the history window.
+    "minutes_since_refill": N,
+    "fresh_numbers": N,
     # The campaign as a whole.
     "campaign_open_lists": N,
     "campaign_reservable_lists": N,
     "campaign_deadline_lists": N,
+    "campaign_overdue_lists": N,
     "campaign_unpulled": N,
     "campaign_pull_rate_per_hour": N,
     "campaign_required_rate_per_hour": N,
     "share_of_pulls": N,
+    # The other unpaused lists of the campaign (this list excluded), for relative rules.
+    "campaign_max_base_weight": N,
+    "campaign_max_weight": N,
+    "campaign_min_weight": N,
+    "campaign_total_weight": N,
     # The mixer's memory.
     "base_weight": N,
     "paused_by_mixer": B,
@@ -201,13 +214,18 @@ def _list_facts(
         else parse_deadline_tag(item.notes, tz)
     )
     hours = required = behind = None
+    overdue = False
     if deadline is not None:
         # In UTC: aware datetimes sharing one tzinfo subtract as wall times (wrong on DST days).
         hours = (deadline.astimezone(UTC) - utc_now).total_seconds() / 3600
-        required = unpulled / max(hours, MIN_HOURS_TO_DEADLINE)
+        overdue = hours <= 0 and added > completed and not item.completed_state
+        if not overdue:
+            required = unpulled / max(hours, MIN_HOURS_TO_DEADLINE)
         if unpulled == 0:
             behind = False
-        elif pull_rate is not None:
+        elif overdue:
+            behind = True
+        elif pull_rate is not None and required is not None:
             behind = pull_rate < required
     since_change = None
     if mem is not None and mem.last_change_at is not None:
@@ -238,6 +256,8 @@ def _list_facts(
         "hours_to_deadline": hours,
         "required_rate_per_hour": required,
         "behind_schedule": behind,
+        "overdue": overdue,
+        **_fresh(item, samples, utc_now, unpulled),
         "base_weight": item.weight if mem is None else mem.base_weight,
         "paused_by_mixer": False if mem is None else mem.paused_by_mixer,
         "minutes_since_change": since_change,
@@ -289,6 +309,34 @@ def _rates(
     )
 
 
+def _fresh(
+    item: ListSnapshot, samples: Sequence[HistorySample], now: datetime, unpulled: int
+) -> dict[str, object]:
+    """Speed-to-lead facts from ``nNumbersAdded`` in the history window (oldest first).
+
+    ``minutes_since_refill``: since the latest sample where ``added`` went up (the current
+    snapshot counts as a sample at ``now``); null when ``added`` did not grow inside the
+    window. ``fresh_numbers``: numbers added inside the window, at most ``unpulled`` (the
+    fresh ones are the last to be pulled only if the list is FIFO; this is an upper
+    bound); 0 without history.
+    """
+    if not samples:
+        return {"minutes_since_refill": None, "fresh_numbers": 0}
+    refill: datetime | None = None
+    previous = samples[0].added
+    for sample in samples[1:]:
+        if sample.ts > now:
+            break
+        if sample.added > previous:
+            refill = sample.ts
+        previous = sample.added
+    if item.added > previous:
+        refill = now
+    minutes = None if refill is None else max((now - refill).total_seconds() / 60, 0.0)
+    fresh = min(max(item.added - samples[0].added, 0), unpulled)
+    return {"minutes_since_refill": minutes, "fresh_numbers": fresh}
+
+
 def _sample_ts(sample: HistorySample) -> datetime:
     return sample.ts
 
@@ -304,7 +352,8 @@ def _add_campaign_facts(
     One pass gathers the campaign's figures and a second hands them to every list; sums
     add in list order, as ``sum()`` over the lists would.
     """
-    open_lists = reservable = competing = 0
+    open_lists = reservable = competing = overdue = 0
+    weights = _OtherWeights()
     unpulled: float = 0  # an int 0 when the campaign has no list, as sum() gives
     campaign_rate: float | None = None
     campaign_required: float | None = None
@@ -329,15 +378,21 @@ def _add_campaign_facts(
             )
         key = None
         if facts["deadline"] is not None and _competes_on_deadline(item, facts):
-            competing += 1
-            key = _deadline_key(facts)
-            deadlines.add(key)
+            if facts["overdue"] is True:
+                overdue += 1
+            else:
+                competing += 1
+                key = _deadline_key(facts)
+                deadlines.add(key)
+        if not paused:
+            weights.add(item.name, item.weight, _number(facts["base_weight"]))
         rows.append((facts, rate, key))
     ranked = sorted(deadlines)
     common = {
         "campaign_open_lists": open_lists,
         "campaign_reservable_lists": reservable,
         "campaign_deadline_lists": competing,
+        "campaign_overdue_lists": overdue,
         "campaign_unpulled": unpulled,
         "campaign_pull_rate_per_hour": campaign_rate,
         "campaign_required_rate_per_hour": campaign_required,
@@ -347,10 +402,59 @@ def _add_campaign_facts(
     shares = campaign_rate is not None and campaign_rate > 0
     for facts, rate, key in rows:
         facts.update(tail)
+        facts.update(weights.without(cast(str, facts["list"])))
         if shares and isinstance(rate, int | float):
             facts["share_of_pulls"] = rate / campaign_rate  # type: ignore[operator]
         if key is not None:
             facts["deadline_rank"] = 1 + bisect_left(ranked, key)  # 1 + earlier deadlines
+
+
+class _OtherWeights:
+    """Weights of a campaign's unpaused lists, answered for "every list but this one".
+
+    Keeps the two largest and two smallest entries and the total, so each list's
+    aggregates over the *others* cost O(1) instead of a pass over the campaign.
+    """
+
+    __slots__ = ("base", "high", "low", "own", "total")
+
+    def __init__(self) -> None:
+        self.high: list[tuple[float, str]] = []  # two largest current weights
+        self.low: list[tuple[float, str]] = []  # two smallest current weights
+        self.base: list[tuple[float, str]] = []  # two largest base weights
+        self.own: dict[str, float] = {}
+        self.total = 0.0
+
+    def add(self, name: str, weight: float, base: float) -> None:
+        self.total += weight
+        self.own[name] = weight
+        self.high = sorted([*self.high, (weight, name)], reverse=True)[:2]
+        self.low = sorted([*self.low, (weight, name)])[:2]
+        self.base = sorted([*self.base, (base, name)], reverse=True)[:2]
+
+    def without(self, name: str) -> Mapping[str, object]:
+        """The aggregates over the unpaused lists other than ``name`` (null: none)."""
+        own = self.own.get(name)
+        if len(self.own) - (own is not None) <= 0:
+            return _NO_OTHERS
+
+        def pick(pair: list[tuple[float, str]]) -> float | None:
+            return next((value for value, owner in pair if owner != name), None)
+
+        return {
+            "campaign_max_base_weight": pick(self.base),
+            "campaign_max_weight": pick(self.high),
+            "campaign_min_weight": pick(self.low),
+            "campaign_total_weight": self.total - (own or 0.0),
+        }
+
+
+_NO_OTHERS: Mapping[str, object] = {
+    "campaign_max_base_weight": None,
+    "campaign_max_weight": None,
+    "campaign_min_weight": None,
+    "campaign_total_weight": None,
+}
 
 
 def _competes_on_deadline(item: ListSnapshot, facts: Mapping[str, object]) -> bool:
