@@ -14,7 +14,8 @@ Order of business for each list:
    a list that ends paused keeps its weight, integral weights within bounds,
    ``max_step``, ``max_changes_per_day``;
 4. campaign guard — a plan that leaves no unpaused reservable list, where there was one,
-   is not applied.
+   is not applied, unless every list it pauses was paused by a rule that declares
+   ``pauses_campaign: true`` (an intended campaign-wide pause, such as office hours).
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def plan_campaign(
         if (outcome.weight, outcome.paused) != (item.weight, item.paused):
             decisions.append(_decision(item, evaluated, outcome))
 
-    stops = _campaign_stops(snapshot, outcomes)
+    stops = _campaign_stops(snapshot, outcomes, evaluation)
     updates: tuple[ListUpdate, ...] = ()
     if not stops:
         updates = tuple(
@@ -314,11 +315,11 @@ def max_step_for(current_weight: int, limits: Limits) -> int | None:
 
 
 def _campaign_stops(
-    snapshot: CampaignSnapshot, outcomes: Mapping[str, ListOutcome]
+    snapshot: CampaignSnapshot, outcomes: Mapping[str, ListOutcome], evaluation: CampaignEvaluation
 ) -> tuple[GuardrailStop, ...]:
     before = [i.name for i in snapshot.lists if not i.paused and i.can_reserve]
     after = [i.name for i in snapshot.lists if not outcomes[i.name].paused and i.can_reserve]
-    if before and not after:
+    if before and not after and not _intended_campaign_pause(before, evaluation):
         return (
             GuardrailStop(
                 guardrail=NO_RESERVABLE_LIST,
@@ -331,6 +332,19 @@ def _campaign_stops(
             ),
         )
     return ()
+
+
+def _intended_campaign_pause(paused: Sequence[str], evaluation: CampaignEvaluation) -> bool:
+    """Every list the plan pauses was paused by a rule that declares ``pauses_campaign``
+    (office hours on a campaign of office-hours lists): the whole campaign closing is the
+    operator's intent, not an accident the guardrail must catch."""
+    for name in paused:
+        evaluated = evaluation.lists.get(name)
+        if evaluated is None or not any(
+            rule.pauses_campaign and rule.paused for rule in evaluated.fired_rules
+        ):
+            return False
+    return True
 
 
 def _decision(item: ListSnapshot, evaluated: ListEvaluation, outcome: ListOutcome) -> Decision:

@@ -225,10 +225,11 @@ def test_campaign_weight_aggregates_exclude_the_list_itself_and_paused_lists() -
 
 
 def test_campaign_weight_aggregates_are_null_without_other_lists() -> None:
-    """A list alone in its campaign has no others to compare with: null, not 0."""
+    """A list alone in its campaign has no others to compare with: null, and total 0."""
     facts = facts_of(item("Only"))["Only"]
     assert facts["campaign_max_weight"] is None
-    assert facts["campaign_total_weight"] is None
+    assert facts["campaign_max_base_weight"] is None
+    assert facts["campaign_total_weight"] == 0
 
 
 def test_fresh_numbers_and_minutes_since_refill_follow_added_in_history() -> None:

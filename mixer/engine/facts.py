@@ -107,6 +107,7 @@ FACT_TYPES: Mapping[str, ValueType] = {
     # The mixer's memory.
     "base_weight": N,
     "paused_by_mixer": B,
+    "base_paused": B,
     "minutes_since_change": N,
     "manual_hold": B,
     # The clock, in the QM time zone.
@@ -260,6 +261,7 @@ def _list_facts(
         **_fresh(item, samples, utc_now, unpulled),
         "base_weight": item.weight if mem is None else mem.base_weight,
         "paused_by_mixer": False if mem is None else mem.paused_by_mixer,
+        "base_paused": item.paused if mem is None else mem.human_paused,
         "minutes_since_change": since_change,
         "manual_hold": False if mem is None else mem.in_manual_hold(utc_now),
         "tags": tuple(meta.tags),
@@ -433,7 +435,8 @@ class _OtherWeights:
         self.base = sorted([*self.base, (base, name)], reverse=True)[:2]
 
     def without(self, name: str) -> Mapping[str, object]:
-        """The aggregates over the unpaused lists other than ``name`` (null: none)."""
+        """The aggregates over the unpaused lists other than ``name``: max and min null and
+        the total 0 when there is none."""
         own = self.own.get(name)
         if len(self.own) - (own is not None) <= 0:
             return _NO_OTHERS
@@ -453,7 +456,7 @@ _NO_OTHERS: Mapping[str, object] = {
     "campaign_max_base_weight": None,
     "campaign_max_weight": None,
     "campaign_min_weight": None,
-    "campaign_total_weight": None,
+    "campaign_total_weight": 0.0,
 }
 
 

@@ -208,6 +208,11 @@ class RuleModel(BaseModel):
     )
     set_: SetModel = Field(alias="set", description="what the rule sets")
     stop: StrictBool = Field(False, description="no later rule is evaluated for the list")
+    pauses_campaign: StrictBool = Field(
+        False,
+        description="this rule's pause is meant to close the whole campaign when it pauses "
+        "every list (office hours): the keep-one-reservable-list guardrail lets it through",
+    )
     enabled: StrictBool = Field(True, description="false switches the rule off")
 
 
@@ -300,6 +305,7 @@ class Rule:
     paused: bool | None
     stop: bool
     enabled: bool
+    pauses_campaign: bool = False
 
     def matches(self, list_name: str, tags: Iterable[str]) -> bool:
         """Name matches one glob (if any given) and the list has one tag (if any given)."""
@@ -946,6 +952,7 @@ class _FileLoader:
             paused=setting.paused,
             stop=model.stop,
             enabled=model.enabled,
+            pauses_campaign=model.pauses_campaign,
         )
 
     def _expression(
