@@ -99,6 +99,7 @@ FACT_TYPES: Mapping[str, ValueType] = {
     "campaign_pull_rate_per_hour": N,
     "campaign_required_rate_per_hour": N,
     "share_of_pulls": N,
+    "deadline_share": N,
     # The other unpaused lists of the campaign (this list excluded), for relative rules.
     "campaign_max_base_weight": N,
     "campaign_max_weight": N,
@@ -400,7 +401,15 @@ def _add_campaign_facts(
         "campaign_required_rate_per_hour": campaign_required,
     }
     # The same for every list, in the facts' order; share and rank are set per list.
-    tail = {**common, "share_of_pulls": None, "deadline_rank": None, **clock}
+    tail = {
+        **common,
+        "share_of_pulls": None,
+        "deadline_share": None,
+        "deadline_rank": None,
+        **clock,
+    }
+    needs = _capped_needs(rows, campaign_rate)
+    total_need = sum(needs.values())
     shares = campaign_rate is not None and campaign_rate > 0
     for facts, rate, key in rows:
         facts.update(tail)
@@ -409,6 +418,9 @@ def _add_campaign_facts(
             facts["share_of_pulls"] = rate / campaign_rate  # type: ignore[operator]
         if key is not None:
             facts["deadline_rank"] = 1 + bisect_left(ranked, key)  # 1 + earlier deadlines
+        need = needs.get(id(facts))
+        if need is not None and total_need > 0:
+            facts["deadline_share"] = need / total_need
 
 
 class _OtherWeights:
@@ -458,6 +470,22 @@ _NO_OTHERS: Mapping[str, object] = {
     "campaign_min_weight": None,
     "campaign_total_weight": 0.0,
 }
+
+
+def _capped_needs(
+    rows: Sequence[tuple[dict[str, object], object, float | None]], campaign_rate: float | None
+) -> dict[int, float]:
+    """Each uncompleted list's required pull rate, capped at the campaign's pull rate (no
+    list can be pulled faster than the whole campaign is): a deadline minutes away asks
+    for thousands of pulls an hour, and uncapped it would swamp every other list's share
+    just before it passes. Keyed by ``id`` of the list's facts."""
+    cap = campaign_rate if campaign_rate is not None and campaign_rate > 0 else math.inf
+    needs: dict[int, float] = {}
+    for facts, _rate, _key in rows:
+        required = facts["required_rate_per_hour"]
+        if required is not None and facts["completed_state"] is not True:
+            needs[id(facts)] = min(_number(required), cap)
+    return needs
 
 
 def _competes_on_deadline(item: ListSnapshot, facts: Mapping[str, object]) -> bool:
