@@ -71,7 +71,8 @@ def test_max_list_gap_counts_working_time_only() -> None:
 
 
 def test_flaps_count_a_reversal_within_ten_minutes() -> None:
-    """Resumed then paused 2 min later is a flap; paused again after 20 min is not."""
+    """Resumed then paused 2 min later is a flap; paused again after 20 min is not; a
+    weight flaps when it returns to its value before the previous change."""
     stats = EmulatorStats()
     key = ("C", "Standby")
     stats.note_change(key, (10, True), (10, False), 0.0)
@@ -82,5 +83,7 @@ def test_flaps_count_a_reversal_within_ten_minutes() -> None:
     assert stats.flaps[key] == 1
     stats.note_change(key, (10, True), (20, True), 4000.0)
     stats.note_change(key, (20, True), (30, True), 4100.0)  # same direction: no flap
-    stats.note_change(key, (30, True), (25, True), 4200.0)
+    stats.note_change(key, (30, True), (25, True), 4200.0)  # back, but not to 20: no flap
+    assert stats.flaps[key] == 1
+    stats.note_change(key, (25, True), (30, True), 4300.0)  # back to 30 within 10 min
     assert stats.flaps[key] == 2

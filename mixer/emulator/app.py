@@ -61,8 +61,8 @@ class EmulatorStats:
     ``update_calls`` counts calls carrying a non-empty ``listUpdates`` (whether or not a
     fault stopped them); ``list_updates`` counts entries per ``(campaign, list)`` received;
     ``applied_updates`` the ones actually applied. ``flaps`` counts, per list, changes that
-    reverse the list's previous change of the same kind within ``FLAP_WINDOW_SECONDS``: a
-    weight moving back the other way, or a pause flag flipped back.
+    undo the list's previous change of the same kind within ``FLAP_WINDOW_SECONDS``: a
+    weight going back to what it was before that change, or a pause flag flipped back.
     """
 
     requests: Counter[str] = field(default_factory=Counter)
@@ -77,13 +77,14 @@ class EmulatorStats:
     def note_change(
         self, key: ListKey, before: tuple[int, bool], after: tuple[int, bool], ts: float
     ) -> None:
-        """Count a flap when this change undoes the list's previous one of the same kind."""
+        """Count a flap when this change undoes the list's previous change of the same kind
+        within ``FLAP_WINDOW_SECONDS``: the weight goes back to the value it had before
+        that change, or the pause flag flips back."""
         if after[0] != before[0]:
-            sign = 1 if after[0] > before[0] else -1
             last = self._weight_moves.get(key)
-            if last is not None and last[1] == -sign and ts - last[0] <= FLAP_WINDOW_SECONDS:
+            if last is not None and last[1] == after[0] and ts - last[0] <= FLAP_WINDOW_SECONDS:
                 self.flaps[key] += 1
-            self._weight_moves[key] = (ts, sign)
+            self._weight_moves[key] = (ts, before[0])
         if after[1] != before[1]:
             flipped = self._pause_flips.get(key)
             if flipped is not None and ts - flipped <= FLAP_WINDOW_SECONDS:

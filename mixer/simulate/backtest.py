@@ -51,8 +51,8 @@ class StrategyResult:
     ``wait_to_first_call_minutes`` (mean, p90) from a refilled number's arrival to its
     first call; ``max_list_gap_hours``, the longest working time an open, reservable list
     went without a call; ``writes_per_day`` and ``writes_per_campaign_day`` (the busiest
-    campaign) per simulated day; ``flaps``, changes reversing a list's previous change of
-    the same kind within 10 minutes.
+    campaign) per simulated day; ``flaps``, changes undoing a list's previous change of
+    the same kind within 10 minutes (``flapped_lists``: the lists, ``[campaign, list]``).
     """
 
     strategy: str
@@ -72,6 +72,7 @@ class StrategyResult:
     writes_per_day: float = 0.0
     writes_per_campaign_day: float = 0.0
     flaps: int = 0
+    flapped_lists: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         waits = self.wait_to_first_call_minutes
@@ -89,6 +90,7 @@ class StrategyResult:
             "writes_per_day": round(self.writes_per_day, 1),
             "writes_per_campaign_day": round(self.writes_per_campaign_day, 1),
             "flaps": self.flaps,
+            "flapped_lists": self.flapped_lists,
             "cycles": self.cycles,
             "decisions": self.decisions,
             "wall_seconds": round(self.wall_seconds, 2),
@@ -167,6 +169,7 @@ def run_strategy(
         days=days,
         busiest=max(per_campaign.values(), default=0),
         flaps=sum(app.stats.flaps.values()),
+        flapped=sorted([list(key) for key, n in app.stats.flaps.items() if n]),
         writes=sum(app.stats.applied_updates.values()),
         cycles=cycles,
         decisions=decisions,
@@ -239,6 +242,7 @@ def _result(
     days: float,
     busiest: int,
     flaps: int,
+    flapped: list[list[str]],
     writes: int,
     cycles: int,
     decisions: int,
@@ -252,6 +256,7 @@ def _result(
         writes_per_day=writes / days,
         writes_per_campaign_day=busiest / days,
         flaps=flaps,
+        flapped_lists=flapped,
         strategy=strategy,
         on_time_ratio=metrics.on_time_ratio,
         completed=metrics.completed,
