@@ -257,7 +257,30 @@ def rules_json_schema() -> dict[str, Any]:
     """The JSON Schema of a rules file, from the models that validate it."""
     schema = RulesFileModel.model_json_schema(by_alias=True)
     schema["title"] = "amo-mixer rules file"
+    schema.setdefault("$defs", {})["Facts"] = _facts_schema()
     return schema
+
+
+_FACT_JSON_TYPES: Mapping[str, dict[str, Any]] = {
+    "NUMBER": {"type": ["number", "null"]},
+    "BOOL": {"type": ["boolean", "null"]},
+    "STRING": {"type": ["string", "null"]},
+    "STRINGS": {"type": "array", "items": {"type": "string"}},
+    "DATETIME": {"type": ["string", "null"], "format": "date-time"},
+    "DATE": {"type": ["string", "null"], "format": "date"},
+}
+
+
+def _facts_schema() -> dict[str, Any]:
+    """The built-in facts a ``when`` or ``set.weight`` expression may read, with their
+    types, for editors (not a file format: docs/rules.md says what each one means)."""
+    return {
+        "description": "Built-in facts rule expressions can read (null: unknown this cycle).",
+        "type": "object",
+        "properties": {
+            name: dict(_FACT_JSON_TYPES.get(kind.name, {})) for name, kind in FACT_TYPES.items()
+        },
+    }
 
 
 def _parse_local_deadline(text: str) -> datetime:
