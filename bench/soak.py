@@ -28,9 +28,9 @@ import yaml
 
 from mixer.clock import FakeClock
 from mixer.config import load_settings
-from mixer.cycle import build_runner
 from mixer.emulator.app import create_app
 from mixer.emulator.scenario import Scenario
+from mixer.wiring import build_runner
 
 LIMIT_MB = 5.0
 STEP = timedelta(seconds=30)  # simulated time between cycles

@@ -4,41 +4,54 @@ simulator and the tests share.
 *Now* is read once, at the start, and passed down. Reads run concurrently (at most
 ``qm.concurrent_reads`` at once, on one thread pool kept for the runner's life); planning,
 writing and logging then go campaign by campaign. A campaign whose read fails gets no
-write this cycle; the others carry on. Every outcome lands in the decision log, which is
-fsynced before the cycle returns.
+write this cycle; the others carry on. Every outcome lands in the decision log as a typed
+record (``mixer.records``), and the log is fsynced before the cycle returns. Runners are
+built from the settings by ``mixer.wiring.build_runner``.
 """
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
-import httpx
 import structlog
 
+from mixer.audit import loaded_record, refused_record
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.decisions import DecisionLog
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import HistorySample
-from mixer.engine.rules import RuleSet, load_rules
-from mixer.errors import ConfigError, MixerError
-from mixer.guardrails import CampaignPlan, Limits, plan_campaign
+from mixer.engine.rules import RuleSet
+from mixer.errors import MixerError
+from mixer.guardrails import Limits
 from mixer.metrics import MixerMetrics
+from mixer.plan import CampaignPlan, RuleError, plan_campaign
 from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
+from mixer.records import (
+    AnyRecord,
+    ConfigRecord,
+    CycleRecord,
+    DecisionRecord,
+    ErrorRecord,
+    GuardrailRecord,
+    ListCounters,
+    ListState,
+    Mode,
+    Outcome,
+    OverrideRecord,
+)
 from mixer.snapshot import CampaignSnapshot, ListUpdate
 from mixer.store import StateStore
 
-Mode = Literal["dry-run", "apply"]
-Outcome = Literal["ok", "error", "guardrail"]
 PRUNE_EVERY = timedelta(minutes=10)  # how far the history cut moves between two prunes
 
 
@@ -52,6 +65,10 @@ class CampaignResult:
     plan: CampaignPlan | None = None
     applied: bool = False
     writes: int = 0
+
+    @property
+    def rule_errors(self) -> tuple[RuleError, ...]:
+        return self.plan.rule_errors if self.plan is not None else ()
 
 
 @dataclass
@@ -82,27 +99,19 @@ class CycleReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(r.outcome == "error" for r in self.results.values()) else 0
+        """1 when a campaign failed or a rule raised for a list (that list was left alone)."""
+        failed = any(r.outcome == "error" or r.rule_errors for r in self.results.values())
+        return 1 if failed else 0
 
 
-def limits_from(settings: Settings) -> Limits:
-    g = settings.guardrails
-    return Limits(
-        min_weight=g.min_weight,
-        max_weight=g.max_weight,
-        manual_hold=g.manual_hold,
-        max_step=g.max_step,
-        max_step_percent=g.max_step_percent,
-        max_changes_per_day=g.max_changes_per_day,
-    )
+@dataclass
+class _StandingStop:
+    """A guardrail stop that repeats cycle after cycle: logged when it begins and ends."""
 
-
-def engine_settings_from(settings: Settings) -> EngineSettings:
-    return EngineSettings(
-        timezone=settings.qm.tz,
-        history_window=settings.history.window,
-        min_history=settings.history.min_history,
-    )
+    signature: tuple[object, ...]
+    guardrail: str
+    lists: tuple[str, ...]
+    cycles: int = 1
 
 
 class CycleRunner:
@@ -117,10 +126,13 @@ class CycleRunner:
         decision_log: DecisionLog,
         clock: Clock,
         rules: RuleSet,
+        limits: Limits,
+        engine_settings: EngineSettings,
         metrics: MixerMetrics | None = None,
         log: Any = None,
         mode: Mode | None = None,
         on_result: Callable[[CampaignResult], None] | None = None,
+        rules_hash: str | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -131,12 +143,16 @@ class CycleRunner:
         self.metrics = metrics
         self.log = log if log is not None else structlog.get_logger("amo-mixer")
         self.mode: Mode = mode or settings.mode
-        self.limits = limits_from(settings)
-        self.engine_settings = engine_settings_from(settings)
+        self.limits = limits
+        self.engine_settings = engine_settings
         self.on_result = on_result
+        self.rules_hash = rules_hash  # short hash of the rule set, on every cycle record
         # Created at the first cycle with more than one campaign, kept until close().
         self._read_pool: ThreadPoolExecutor | None = None
         self._pruned_to: datetime | None = None  # the last cut prune_history applied
+        # Per campaign: the stop in force, and each failing (list, rule) with its cycles.
+        self._standing_stops: dict[str, _StandingStop] = {}
+        self._failing_rules: dict[str, dict[tuple[str, str], int]] = {}
 
     def run_cycle(self) -> CycleReport:
         now = self.clock.now()
@@ -209,7 +225,7 @@ class CycleRunner:
         cycle_id: str,
     ) -> CampaignResult:
         if isinstance(read, MixerError):
-            self._event("error", now, cycle_id, campaign=campaign, error=read.message, kind="read")
+            self._append(ErrorRecord(now, cycle_id, campaign, error=read.message, kind="read"))
             return CampaignResult(campaign, "error", error=read.message)
         snapshot = read
         self.store.add_samples(campaign, _samples(snapshot, now))
@@ -225,33 +241,23 @@ class CycleRunner:
             self.limits,
         )
         for override in plan.overrides:
-            self._event(
-                "override",
-                now,
-                cycle_id,
-                campaign=campaign,
-                list=override.list,
-                mode=self.mode,
-                expected={"weight": override.expected_weight, "paused": override.expected_paused},
-                found={"weight": override.found_weight, "paused": override.found_paused},
-                hold_until=_iso(override.hold_until),
-                reason=override.reason,
+            self._append(
+                OverrideRecord(
+                    now,
+                    cycle_id,
+                    campaign,
+                    list=override.list,
+                    mode=self.mode,
+                    expected=ListState(override.expected_weight, override.expected_paused),
+                    found=ListState(override.found_weight, override.found_paused),
+                    hold_until=override.hold_until,
+                    reason=override.reason,
+                )
             )
             if self.metrics:
                 self.metrics.override(campaign)
-        for stop in plan.stops:
-            self._event(
-                "guardrail",
-                now,
-                cycle_id,
-                campaign=campaign,
-                mode=self.mode,
-                guardrail=stop.guardrail,
-                lists=list(stop.lists),
-                reason=stop.reason,
-            )
-            if self.metrics:
-                self.metrics.guardrail_stop(campaign, stop.guardrail)
+        self._log_rule_errors(plan, now, cycle_id)
+        repeated = self._log_stops(plan, now, cycle_id)
 
         result = CampaignResult(campaign, "guardrail" if plan.stopped else "ok", plan=plan)
         written: set[str] = set()
@@ -259,20 +265,22 @@ class CycleRunner:
             written = self._write(plan, result, now, cycle_id)
         result.applied = bool(written)
         result.writes = len(written)
-        for d in plan.decisions:
-            self._event(
-                "decision",
-                now,
-                cycle_id,
-                campaign=campaign,
-                list=d.list,
-                mode=self.mode,
-                before={"weight": d.before_weight, "paused": d.before_paused},
-                after={"weight": d.after_weight, "paused": d.after_paused},
-                rules=list(d.rules),
-                reason=d.reason,
-                facts=_jsonable(d.facts),
-                applied=d.list in written,
+        # A refused plan that repeats the last cycle's was logged when it began.
+        for d in () if repeated else plan.decisions:
+            self._append(
+                DecisionRecord(
+                    now,
+                    cycle_id,
+                    campaign,
+                    list=d.list,
+                    mode=self.mode,
+                    before=ListState(d.before_weight, d.before_paused),
+                    after=ListState(d.after_weight, d.after_paused),
+                    rules=d.rules,
+                    reason=d.reason,
+                    facts=d.facts,
+                    applied=d.list in written,
+                )
             )
         self.store.save_memory(campaign, plan.memory_after(written))
         if self.metrics and written:
@@ -287,7 +295,7 @@ class CycleRunner:
             reply = self.client.update_lists(campaign, plan.updates, read=plan.snapshot)
         except MixerError as exc:
             result.outcome, result.error = "error", exc.message
-            self._event("error", now, cycle_id, campaign=campaign, error=exc.message, kind="write")
+            self._append(ErrorRecord(now, cycle_id, campaign, error=exc.message, kind="write"))
             # A write can fail after QM applied it (a timeout, a cut connection, a later
             # chunk refused): read back, so what did land is remembered as the mixer's
             # own and not taken for a human's change next cycle.
@@ -305,13 +313,128 @@ class CycleRunner:
             "this persists check QM's logs"
         )
         result.outcome, result.error = "error", message
-        self._event("error", now, cycle_id, campaign=campaign, error=message, kind="verify")
+        self._append(ErrorRecord(now, cycle_id, campaign, error=message, kind="verify"))
         return _landed(reply, plan.updates)
 
     # -- logging ------------------------------------------------------------------
 
-    def _event(self, event: str, now: datetime, cycle_id: str, **fields: Any) -> None:
-        self.decision_log.append({"event": event, "ts": _iso(now), "cycle_id": cycle_id, **fields})
+    def _append(self, record: AnyRecord) -> None:
+        self.decision_log.append(record.to_json())
+
+    def log_config_loaded(self) -> None:
+        """Record the configuration this runner was built with (start-up, reload)."""
+        files = [Path(f.path) for f in self.rules.files]
+        self._log_config(
+            loaded_record(
+                self.clock.now(),
+                self.settings.config_path,
+                files,
+                rule_count=sum(len(f.rules) for f in self.rules.files),
+                campaigns=self.settings.campaigns,
+                mode=self.mode,
+            )
+        )
+
+    def log_config_refused(self, config_path: Path, errors: Sequence[str]) -> None:
+        """Record a reload that was refused: this runner's configuration stays in force."""
+        self._log_config(refused_record(self.clock.now(), config_path, errors))
+
+    def _log_config(self, record: ConfigRecord) -> None:
+        self._append(record)
+        self.decision_log.sync()
+
+    def _log_rule_errors(self, plan: CampaignPlan, now: datetime, cycle_id: str) -> None:
+        """Each (list, rule) error goes to the decision log and the daemon's log when it
+        begins; the daemon's log says when it clears. The metric counts every cycle."""
+        campaign = plan.campaign
+        before = self._failing_rules.get(campaign, {})
+        now_failing: dict[tuple[str, str], int] = {}
+        for error in plan.rule_errors:
+            key = (error.list, error.rule)
+            now_failing[key] = before.get(key, 0) + 1
+            if self.metrics:
+                self.metrics.rule_error(error.rule)
+            if key in before:
+                continue
+            self._append(
+                ErrorRecord(
+                    now,
+                    cycle_id,
+                    campaign,
+                    error=f"rule {error.rule!r} failed for list {error.list!r}: "
+                    f"{error.message}; the list was left as QM has it",
+                    kind="rule",
+                    rule=error.rule,
+                    list=error.list,
+                )
+            )
+            self.log.warning(
+                "rule error",
+                campaign=campaign,
+                list=error.list,
+                rule=error.rule,
+                error=error.message,
+            )
+        for (list_name, rule), cycles in before.items():
+            if (list_name, rule) not in now_failing:
+                self.log.warning(
+                    "rule error cleared",
+                    campaign=campaign,
+                    list=list_name,
+                    rule=rule,
+                    cycles=cycles,
+                )
+        if now_failing:
+            self._failing_rules[campaign] = now_failing
+        else:
+            self._failing_rules.pop(campaign, None)
+
+    def _log_stops(self, plan: CampaignPlan, now: datetime, cycle_id: str) -> bool:
+        """Log guardrail stops as edges; True when this plan repeats the standing stop
+        (same guardrail, lists and refused decisions), which was logged when it began."""
+        campaign = plan.campaign
+        standing = self._standing_stops.get(campaign)
+        signature = (
+            tuple((s.guardrail, s.lists) for s in plan.stops),
+            tuple((d.list, d.after_weight, d.after_paused) for d in plan.decisions),
+        )
+        if self.metrics:
+            for stop in plan.stops:
+                self.metrics.guardrail_stop(campaign, stop.guardrail)
+        if standing is not None and plan.stops and standing.signature == signature:
+            standing.cycles += 1
+            return True
+        if standing is not None:
+            self._append(
+                GuardrailRecord(
+                    now,
+                    cycle_id,
+                    campaign,
+                    mode=self.mode,
+                    guardrail=standing.guardrail,
+                    lists=standing.lists,
+                    reason=f"Ended after {_cycles(standing.cycles)}.",
+                    ended=True,
+                    cycles=standing.cycles,
+                )
+            )
+            del self._standing_stops[campaign]
+        for stop in plan.stops:
+            self._append(
+                GuardrailRecord(
+                    now,
+                    cycle_id,
+                    campaign,
+                    mode=self.mode,
+                    guardrail=stop.guardrail,
+                    lists=stop.lists,
+                    reason=stop.reason,
+                )
+            )
+        if plan.stops:
+            first = plan.stops[0]
+            self._standing_stops[campaign] = _StandingStop(signature, first.guardrail, first.lists)
+        return False
 
     def _log_cycle(
         self,
@@ -322,33 +445,35 @@ class CycleRunner:
         duration_ms: float,
     ) -> None:
         plan = result.plan
-        lists: dict[str, dict[str, object]] = {}
+        lists: dict[str, ListCounters] = {}
         if isinstance(read, CampaignSnapshot):
             lists = {
-                item.name: {
-                    "weight": item.weight,
-                    "paused": item.paused,
-                    "added": item.added,
-                    "pulled": item.pulled,
-                    "completed": item.completed,
-                    "can_reserve": item.can_reserve,
-                }
+                item.name: ListCounters(
+                    item.weight,
+                    item.paused,
+                    item.added,
+                    item.pulled,
+                    item.completed,
+                    item.can_reserve,
+                )
                 for item in read.lists
             }
         changes = len(plan.decisions) if plan else 0
-        self._event(
-            "cycle",
-            now,
-            cycle_id,
-            campaign=result.campaign,
-            mode=self.mode,
-            lists_seen=len(lists),
-            changes=changes,
-            applied=result.applied,
-            outcome=result.outcome,
-            error=result.error,
-            duration_ms=round(duration_ms, 3),
-            lists=lists,
+        self._append(
+            CycleRecord(
+                now,
+                cycle_id,
+                result.campaign,
+                mode=self.mode,
+                lists_seen=len(lists),
+                changes=changes,
+                applied=result.applied,
+                outcome=result.outcome,
+                error=result.error,
+                duration_ms=round(duration_ms, 3),
+                lists=lists,
+                rules_hash=self.rules_hash,
+            )
         )
         self.log.info(
             "cycle",
@@ -367,56 +492,6 @@ class CycleRunner:
                 self.metrics.lists(result.campaign, _state_counts(read))
 
 
-def client_from(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> QMClient:
-    """The QM client the settings describe; refuses to start without a password."""
-    password = settings.qm.password
-    if password is None:
-        raise ConfigError(
-            "no QM password: set AMO_MIXER_QM_PASSWORD, qm.password_file, or the systemd "
-            "credential qm_password"
-        )
-    return QMClient(
-        settings.qm.url,
-        settings.qm.user,
-        password.get_secret_value(),
-        timezone=settings.qm.tz,
-        timeout=settings.qm.timeout.total_seconds(),
-        verify_tls=settings.qm.verify_tls,
-        transport=transport,
-    )
-
-
-def build_runner(
-    settings: Settings,
-    *,
-    clock: Clock,
-    transport: httpx.BaseTransport | None = None,
-    metrics: MixerMetrics | None = None,
-    log: Any = None,
-    mode: Mode | None = None,
-    rules: RuleSet | None = None,
-    on_result: Callable[[CampaignResult], None] | None = None,
-) -> CycleRunner:
-    """Open the client, the state store and the decision log; load the rules."""
-    if rules is None:
-        rules = load_rules(settings.rule_files())
-    client = client_from(settings, transport=transport)
-    store = StateStore(settings.state_dir / "state.sqlite3")
-    decision_log = DecisionLog(settings.decision_log)
-    return CycleRunner(
-        settings,
-        client=client,
-        store=store,
-        decision_log=decision_log,
-        clock=clock,
-        rules=rules,
-        metrics=metrics,
-        log=log,
-        mode=mode,
-        on_result=on_result,
-    )
-
-
 def _landed(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:
     """The updates QM's listing shows as applied."""
     landed = set()
@@ -427,12 +502,12 @@ def _landed(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:
     return landed
 
 
+def _cycles(n: int) -> str:
+    return f"{n} cycle" if n == 1 else f"{n} cycles"
+
+
 def _cycle_id(now: datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat(timespec="seconds")
 
 
 def _samples(snapshot: CampaignSnapshot, now: datetime) -> dict[str, HistorySample]:
@@ -459,24 +534,3 @@ def _state_counts(snapshot: CampaignSnapshot) -> dict[str, int]:
         else:
             counts["open"] += 1
     return counts
-
-
-def _jsonable(facts: Mapping[str, object]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in facts.items():
-        if isinstance(value, datetime):
-            out[key] = value.isoformat(timespec="seconds")
-        elif isinstance(value, float):
-            # NaN and infinities are not JSON: jq, pandas and DuckDB would reject the line.
-            out[key] = round(value, 4) if math.isfinite(value) else None
-        elif isinstance(value, tuple | list | frozenset | set):
-            out[key] = list(_as_strs(value))
-        elif value is None or isinstance(value, bool | int | str):
-            out[key] = value
-        else:
-            out[key] = str(value)
-    return out
-
-
-def _as_strs(values: Iterable[object]) -> Iterable[str]:
-    return (str(v) for v in values)

@@ -7,7 +7,19 @@ apart without parsing text::
     MixerError                    exit 1 unless said otherwise
     ├── UsageError                exit 2: bad arguments
     ├── ConfigError               exit 2: invalid configuration (all problems listed)
+    ├── RuleLoadError             mixer.engine.rules: rule files that do not load
+    ├── RuleTestFileError         mixer.ruletests: a rule-test file that does not load
+    ├── ExpressionError           mixer.engine.expressions: a rule expression that
+    │                             does not compile (name, type, syntax)
+    ├── ExpressionEvaluationError an expression that fails on one list's facts
     ├── QMError                   mixer.qm.errors: anything the QM API did wrong
+    │   ├── QMAuthError           401, or 403 for a user without USR_AMO
+    │   ├── QMUnreachableError    connection refused, DNS, TLS, timeout
+    │   ├── QMBadReplyError       not JSON, or JSON of the wrong shape
+    │   ├── QMApiError            the reply's ``errors`` list is not empty
+    │   └── QMRefusedUpdateError  an update the client refuses to send
+    ├── StoreError                mixer.store: the state database cannot be used
+    ├── ReportDependencyError     mixer.report: the ``[report]`` extra is missing
     └── LockError                 another daemon holds the state directory
 """
 

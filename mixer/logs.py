@@ -97,3 +97,14 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class SilentLog:
+    """A logger that drops everything: a simulated week would print a line per cycle."""
+
+    def __getattr__(self, _name: str) -> Any:
+        return _drop
+
+
+def _drop(*_args: object, **_kwargs: object) -> None:
+    return None

@@ -18,10 +18,11 @@ import yaml
 
 from mixer.clock import FakeClock
 from mixer.config import load_settings
-from mixer.cycle import CycleReport, CycleRunner, build_runner
+from mixer.cycle import CycleReport, CycleRunner
 from mixer.emulator.app import EmulatorApp, create_app
 from mixer.emulator.scenario import load_scenario
 from mixer.emulator.state import CallList
+from mixer.wiring import build_runner
 
 # 2024-04-29 is a Monday; 08:00 in Zurich (CEST) is 06:00 UTC.
 START = datetime(2024, 4, 29, 6, 0, tzinfo=UTC)

@@ -312,7 +312,7 @@ def test_now_is_read_once_per_cycle(make: type[Mixer]) -> None:
 
 def test_non_finite_facts_are_logged_as_null() -> None:
     """NaN or infinite fact values become null so every log line stays valid JSON."""
-    from mixer.cycle import _jsonable
+    from mixer.records import jsonable_facts as _jsonable
 
     assert _jsonable({"a": float("nan"), "b": float("inf"), "c": 1.23456}) == {
         "a": None,

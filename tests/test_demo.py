@@ -60,7 +60,7 @@ def test_demo_runs_two_hours_and_leaves_its_files(tmp_path: Path) -> None:
 
 def test_printer_writes_one_line_per_decision_in_local_time() -> None:
     """A decision prints as local time, campaign/list, weight and paused moves, rules, reason."""
-    from mixer.guardrails import Decision
+    from mixer.plan import Decision
 
     decision = Decision(
         list="Callbacks Today",

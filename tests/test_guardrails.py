@@ -1,9 +1,8 @@
-"""The pure guardrails: memory reconciliation and per-list limits."""
+"""The pure guardrails: per-list limits, and the plan they shape."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,18 +12,12 @@ import pytest
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import ListMemory
 from mixer.engine.rules import load_rules
-from mixer.guardrails import (
-    Limits,
-    clamp_weight,
-    guard_list,
-    max_step_for,
-    plan_campaign,
-    reconcile_memory,
-)
+from mixer.guardrails import Limits, clamp_weight, guard_list, max_step_for
+from mixer.plan import plan_campaign
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 NOW = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)
-TODAY = "2024-04-29"
+TODAY = date(2024, 4, 29)
 
 
 def snap(
@@ -42,16 +35,6 @@ def snap(
         pulled=20,
         last_pull=None,
     )
-
-
-@dataclass
-class FakeRules:
-    """Only what reconcile_memory reads: pinned baseline weights from `lists:`."""
-
-    pinned: dict[str, int] = field(default_factory=dict)
-
-    def metadata_for(self, name: str) -> Any:
-        return SimpleNamespace(weight=self.pinned.get(name))
 
 
 def wish(weight: float, paused: bool, standby: bool = False) -> Any:
@@ -97,43 +80,6 @@ def test_max_step_absolute_percent_and_both(
 ) -> None:
     """max_step is absolute, a percent of the current weight (at least 1), or the smaller."""
     assert max_step_for(current, limits) == expected
-
-
-def test_first_sight_takes_baseline_from_qm_or_pinned_metadata() -> None:
-    """A new list's baseline is its QM weight, unless `lists:` pins a weight."""
-    snapshot = CampaignSnapshot("Sales", (snap("A", 7), snap("B", 9, paused=True)), NOW)
-    result, overrides = reconcile_memory(FakeRules({"B": 20}), snapshot, {}, NOW, Limits())
-    assert overrides == []
-    assert (result["A"].base_weight, result["A"].human_paused) == (7, False)
-    assert (result["B"].base_weight, result["B"].human_paused) == (20, True)
-
-
-def test_human_weight_change_is_adopted_and_held() -> None:
-    """A weight other than what the mixer wrote is a human's: new baseline, manual hold."""
-    snapshot = CampaignSnapshot("Sales", (snap("A", 5),), NOW)
-    known = {"A": memory(last_written_weight=30, last_written_paused=False)}
-    result, overrides = reconcile_memory(FakeRules(), snapshot, known, NOW, Limits())
-    assert len(overrides) == 1
-    assert (overrides[0].expected_weight, overrides[0].found_weight) == (30, 5)
-    assert result["A"].base_weight == 5
-    assert result["A"].manual_hold_until == NOW + timedelta(hours=1)
-
-
-def test_unchanged_list_is_no_override() -> None:
-    """Finding exactly what the mixer wrote is not an override."""
-    snapshot = CampaignSnapshot("Sales", (snap("A", 30),), NOW)
-    known = {"A": memory(last_written_weight=30, last_written_paused=False)}
-    result, overrides = reconcile_memory(FakeRules(), snapshot, known, NOW, Limits())
-    assert overrides == []
-    assert result["A"] == known["A"]
-
-
-def test_vanished_list_keeps_its_memory() -> None:
-    """A list missing from one read keeps its baseline for when it comes back."""
-    snapshot = CampaignSnapshot("Sales", (), NOW)
-    known = {"A": memory(base_weight=12)}
-    result, _ = reconcile_memory(FakeRules(), snapshot, known, NOW, Limits())
-    assert result["A"].base_weight == 12
 
 
 def test_manual_hold_keeps_current_state() -> None:
@@ -210,7 +156,7 @@ def test_plan_keeps_a_lists_memory_object_when_no_rule_timer_moved() -> None:
     settings = EngineSettings(timezone=ZoneInfo("UTC"))
     quiet = CampaignSnapshot("Sales", (snap("A", 10),), NOW)
     first = plan_campaign(rules, quiet, {}, {}, NOW, settings, Limits())
-    kept = first.memory_after(True)
+    kept = first.memory_after(first.update_names)
     again = plan_campaign(rules, quiet, kept, {}, NOW, settings, Limits())
     assert again.memory["A"] is kept["A"]
     low = CampaignSnapshot("Sales", (snap("A", 3),), NOW)

@@ -29,9 +29,9 @@ from reliability_matrix import (
 
 from mixer.clock import FakeClock
 from mixer.config import load_settings
-from mixer.cycle import build_runner
 from mixer.emulator.app import EmulatorApp
 from mixer.emulator.server import serve
+from mixer.wiring import build_runner
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import ListMemory
 from mixer.engine.rules import CampaignRules, load_rules
-from mixer.guardrails import CampaignPlan, Limits, max_step_for, plan_campaign
+from mixer.guardrails import Limits, max_step_for
+from mixer.plan import CampaignPlan, plan_campaign
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 ZURICH = ZoneInfo("Europe/Zurich")
@@ -248,11 +249,13 @@ def test_human_pauses_are_never_resumed(case: tuple[Any, ...]) -> None:
 @PROFILE
 @given(cases(stepped=False))
 def test_planning_again_after_applying_changes_nothing(case: tuple[Any, ...]) -> None:
-    """Idempotence: apply the updates, keep memory_after(True), re-plan at the same now."""
+    """Idempotence: apply the updates, keep the memory after them, re-plan at the same now."""
     snapshot, rules, _memory, now, limits = case
     first = plan(case)
     after = applied(snapshot, first)
-    second = plan_campaign(rules, after, first.memory_after(True), {}, now, ENGINE, limits)
+    second = plan_campaign(
+        rules, after, first.memory_after(first.update_names), {}, now, ENGINE, limits
+    )
     assert second.updates == ()
     assert second.overrides == ()
 

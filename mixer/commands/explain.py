@@ -13,7 +13,7 @@ from mixer.commands._common import add_config_argument, settings_from
 from mixer.errors import UsageError
 
 if TYPE_CHECKING:
-    from mixer.guardrails import CampaignPlan
+    from mixer.plan import CampaignPlan
 
 
 def register(subparsers: Any) -> None:
@@ -42,10 +42,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
-    from mixer.cycle import engine_settings_from, limits_from
     from mixer.engine.rules import load_rules
-    from mixer.guardrails import plan_campaign
+    from mixer.plan import plan_campaign
     from mixer.store import StateStore
+    from mixer.wiring import engine_settings_from, limits_from, state_path
 
     settings = settings_from(args)
     rules = load_rules(settings.rule_files()).for_campaign(args.campaign)
@@ -56,11 +56,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"campaign {args.campaign!r} has no list {args.list_name!r} (lists: {names})"
         )
-    store_path = settings.state_dir / "state.sqlite3"
+    store_path = state_path(settings)
     memory: dict[str, Any] = {}
     history: dict[str, Any] = {}
     if store_path.exists():
-        with StateStore(store_path) as store:
+        with StateStore(store_path, preview=True) as store:
             memory = store.load_memory(args.campaign)
             history = store.history(args.campaign, since=now - settings.history.window)
     plan = plan_campaign(
@@ -96,9 +96,9 @@ def _parse_at(text: str) -> datetime:
 
 
 def _read_snapshot(args: argparse.Namespace, settings: Any, now: datetime) -> Any:
-    from mixer.cycle import client_from
     from mixer.qm.wire import parse_lists_reply
     from mixer.snapshot import CampaignSnapshot
+    from mixer.wiring import client_from
 
     if args.snapshot is not None:
         try:

@@ -5,18 +5,15 @@ Level-triggered, like a reconciler: every cycle each list starts again from its 
 ``base_weight * 3`` never compounds from one cycle to the next. Every rule leaves a
 trace — matched or not, null facts, errors, pending timers — which is what ``explain``
 shows (the decision log keeps the fired rules and the facts they read). A cycle keeps it
-compact and builds the ``RuleTrace`` records on first access. Pure: *now* comes in as an
-argument.
+compact and builds the ``RuleTrace`` records on first access (``mixer.engine.trace``).
+Pure: *now* comes in as an argument.
 """
 
 from __future__ import annotations
 
-import math
-import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
 from functools import cached_property, lru_cache, partial
 from itertools import compress
 from operator import is_, itemgetter
@@ -25,72 +22,27 @@ from types import MappingProxyType
 from mixer.engine.expressions import Expression, ExpressionEvaluationError
 from mixer.engine.facts import EngineSettings, compute_facts
 from mixer.engine.memory import HistorySample, ListMemory, RuleMemory
+from mixer.engine.metadata import ListMetadata
 from mixer.engine.rules import CampaignRules, Rule
+from mixer.engine.trace import (
+    NO_RULE_REASON,
+    Row,
+    RuleOutcome,
+    RuleOutcomes,
+    RuleTrace,
+    Skipped,
+    reason_sentence,
+)
 from mixer.snapshot import CampaignSnapshot
 
-NO_RULE_REASON = "No rule fired: baseline."
-
-
-@dataclass(frozen=True, slots=True)
-class RuleTrace:
-    """What one rule did (or why it did nothing) for one list."""
-
-    rule: str
-    file: str
-    line: int
-    matched: bool
-    enabled: bool
-    condition: bool | None  # None = not evaluated, a null fact, or an error
-    null_facts: tuple[str, ...]
-    values: Mapping[str, object]  # the facts the rule read
-    error: str | None
-    pending_for: timedelta | None  # a `for:` still running: time left
-    cooldown_left: timedelta | None  # a cooldown holding the previous state: time left
-    fired: bool
-    effect: Mapping[str, object]  # what `set` did
-    stopped_here: bool
-    note: str  # one human sentence
-
-
-class _Skip(Enum):
-    """The outcomes of a rule that need no record of their own (shared, never copied)."""
-
-    STOPPED = "Not evaluated: an earlier rule stopped."
-    DISABLED = "Disabled (enabled: false)."
-    UNMATCHED = "Does not match this list."
-    FALSE = "Condition false."  # evaluated: false, no null fact, no error, no timer
-
-
-# What an evaluated rule did: condition, null facts, error, `for:` time left, cooldown
-# time left, effect (empty: not fired).
-_Outcome = tuple[
-    bool | None,
-    tuple[str, ...],
-    str | None,
-    timedelta | None,
-    timedelta | None,
-    Mapping[str, object],
+__all__ = [
+    "NO_RULE_REASON",
+    "CampaignEvaluation",
+    "ListEvaluation",
+    "RuleOutcomes",
+    "RuleTrace",
+    "evaluate",
 ]
-_Row = _Skip | _Outcome
-
-
-@dataclass(frozen=True, slots=True)
-class RuleOutcomes:
-    """Every rule's outcome for one list, kept compact; ``trace()`` spells them out.
-
-    A cycle evaluates every rule for every list but nobody reads most traces (``explain``
-    and tests do), so the ``RuleTrace`` records and their sentences are built on demand
-    from these rows, the rules and the list's facts — with the same content.
-    """
-
-    rules: tuple[Rule, ...]
-    rows: tuple[_Row, ...]
-    facts: Mapping[str, object]
-
-    def trace(self) -> tuple[RuleTrace, ...]:
-        return tuple(
-            _trace(rule, row, self.facts) for rule, row in zip(self.rules, self.rows, strict=True)
-        )
 
 
 @dataclass(frozen=True)
@@ -107,6 +59,8 @@ class ListEvaluation:
     standby: bool
     outcomes: RuleOutcomes = field(repr=False)
     fired_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    # (rule, message) for every rule that raised on this list: the plan leaves it alone.
+    errors: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def build(
@@ -122,6 +76,7 @@ class ListEvaluation:
         standby: bool,
         outcomes: RuleOutcomes,
         fired_rules: tuple[Rule, ...],
+        errors: tuple[tuple[str, str], ...] = (),
     ) -> ListEvaluation:
         """The same object as the constructor makes, without its call per field: one is
         built per list per cycle. Still frozen: assigning an attribute raises."""
@@ -137,6 +92,7 @@ class ListEvaluation:
             standby=standby,
             outcomes=outcomes,
             fired_rules=fired_rules,
+            errors=errors,
         )
         return self
 
@@ -146,7 +102,7 @@ class ListEvaluation:
     @cached_property
     def reason(self) -> str:
         """One sentence from the fired rules' descriptions."""
-        return _reason(self.fired_rules, self.outcomes.facts)
+        return reason_sentence(self.fired_rules, self.outcomes.facts)
 
     @cached_property
     def facts(self) -> Mapping[str, object]:
@@ -183,14 +139,20 @@ def evaluate(
     history: Mapping[str, Sequence[HistorySample]],
     now: datetime,
     settings: EngineSettings,
+    metadata: Mapping[str, ListMetadata] | None = None,
 ) -> CampaignEvaluation:
-    """Evaluate every rule for every list of the campaign."""
+    """Evaluate every rule for every list of the campaign.
+
+    ``metadata``: each list's merged ``lists:`` entries, when the caller already has
+    them; a list without memory is evaluated as on first sight.
+    """
+    if metadata is None:
+        metadata = {item.name: rules.metadata_for(item.name) for item in snapshot.lists}
     memory = {
         item.name: memory.get(item.name)
-        or ListMemory(base_weight=item.weight, human_paused=item.paused, first_seen=now)
+        or ListMemory.first_sight(item.weight, item.paused, now, metadata[item.name].weight)
         for item in snapshot.lists
     }
-    metadata = {item.name: rules.metadata_for(item.name) for item in snapshot.lists}
     facts = compute_facts(snapshot, memory, history, metadata, now, settings)
     shared: dict[_Timers, RuleMemory] = {}
     watched = _watched(rules.rules)
@@ -301,7 +263,8 @@ def _evaluate_list(
         if some_null:
             null_here = frozenset(compress(watched.names, map(_IS_NONE, values)))
     remembered = mem.rules
-    rows: list[_Row] = []
+    rows: list[Row] = []
+    errors: list[tuple[str, str]] = []
     fired: list[Rule] = []
     new_memory: dict[str, RuleMemory] = {}
     stopped = False
@@ -311,13 +274,13 @@ def _evaluate_list(
             new_memory[rule_name] = _remember(
                 None, previous.active, previous.active_changed_at, previous, shared
             )
-            rows.append(_Skip.STOPPED)
+            rows.append(Skipped.STOPPED)
             continue
         if not enabled:
-            rows.append(_Skip.DISABLED)
+            rows.append(Skipped.DISABLED)
             continue
         if not every_list and not rule.matches(name, tags):
-            rows.append(_Skip.UNMATCHED)
+            rows.append(Skipped.UNMATCHED)
             continue
         # The common cases, without a call: a rule out of effect whose condition reads a
         # null fact or stays false (_evaluate_rule's first return), and a rule in effect
@@ -334,7 +297,7 @@ def _evaluate_list(
                 condition = True
             if not condition:
                 new_memory[rule_name] = previous
-                rows.append(_Skip.FALSE)
+                rows.append(Skipped.FALSE)
                 continue
             row, new_memory[rule_name] = _evaluate_rule(
                 rule, facts, null_here, previous, now, shared
@@ -349,14 +312,16 @@ def _evaluate_list(
             and _holds(when, facts)
         ):
             new_memory[rule_name] = previous
-            row = (True, (), None, None, None, rule.constant_effect)
+            row = RuleOutcome(True, (), None, None, None, rule.constant_effect)
         else:
             row, new_memory[rule_name] = _evaluate_rule(
                 rule, facts, null_here, previous, now, shared
             )
         rows.append(row)
-        if isinstance(row, tuple) and row[5]:
-            effect = row[5]
+        if isinstance(row, RuleOutcome) and row.error is not None:
+            errors.append((rule_name, row.error))
+        if isinstance(row, RuleOutcome) and row.effect:
+            effect = row.effect
             fired.append(rule)
             if "weight" in effect:
                 weight = float(effect["weight"])  # type: ignore[arg-type]
@@ -375,6 +340,7 @@ def _evaluate_list(
         standby=facts.get("standby") is True,
         outcomes=RuleOutcomes(rules, tuple(rows), facts),
         fired_rules=tuple(fired),
+        errors=tuple(errors),
     )
 
 
@@ -387,12 +353,12 @@ def _holds(when: Expression, facts: Mapping[str, object]) -> bool:
 
 
 @lru_cache(maxsize=1024)
-def _null_row(when_names: tuple[str, ...], null_here: frozenset[str]) -> _Outcome:
+def _null_row(when_names: tuple[str, ...], null_here: frozenset[str]) -> RuleOutcome:
     """The row of a rule whose ``when`` reads a null fact and that holds nothing: not
     evaluated, not fired. Lists of a campaign mostly lack the same facts (no deadline,
     no history yet), so one row serves them all; rows are never changed."""
     nulls = tuple(name for name in when_names if name in null_here)
-    return (None, nulls, None, None, None, _EMPTY)
+    return RuleOutcome(None, nulls, None, None, None, _EMPTY)
 
 
 def _evaluate_rule(
@@ -402,7 +368,7 @@ def _evaluate_rule(
     previous: RuleMemory,
     now: datetime,
     shared: dict[_Timers, RuleMemory],
-) -> tuple[_Row, RuleMemory]:
+) -> tuple[Row, RuleMemory]:
     nulls: tuple[str, ...] = ()
     error: str | None = None
     condition: bool | None
@@ -421,8 +387,8 @@ def _evaluate_rule(
         # The common case: not holding, was not in effect, stays out of effect; no timer
         # runs and a cooldown has nothing to hold. The memory is unchanged.
         if condition is False:
-            return _Skip.FALSE, previous
-        return (condition, nulls, error, None, None, {}), previous
+            return Skipped.FALSE, previous
+        return RuleOutcome(condition, nulls, error, None, None, _EMPTY), previous
 
     # `for:` — the condition must have held, without interruption, this long.
     holding_since = (previous.holding_since or now) if condition else None
@@ -470,134 +436,5 @@ def _evaluate_rule(
 
     memory = _remember(holding_since, active, changed_at, previous, shared)
     if condition is False and not (pending or cooldown_left or effect):
-        return _Skip.FALSE, memory
-    return (condition, nulls, error, pending, cooldown_left, effect), memory
-
-
-def _trace(rule: Rule, row: _Row, facts: Mapping[str, object]) -> RuleTrace:
-    """The full record of one row (see ``RuleOutcomes``)."""
-    if isinstance(row, _Skip) and row is not _Skip.FALSE:
-        return RuleTrace(
-            rule=rule.name,
-            file=rule.file,
-            line=rule.line,
-            matched=row is not _Skip.UNMATCHED,
-            enabled=row is not _Skip.DISABLED,
-            condition=None,
-            null_facts=(),
-            values=MappingProxyType({}),
-            error=None,
-            pending_for=None,
-            cooldown_left=None,
-            fired=False,
-            effect=MappingProxyType({}),
-            stopped_here=False,
-            note=row.value,
-        )
-    outcome: _Outcome = (False, (), None, None, None, {}) if isinstance(row, _Skip) else row
-    condition, nulls, error, pending, cooldown_left, effect = outcome
-    fired = bool(effect)
-    return RuleTrace(
-        rule=rule.name,
-        file=rule.file,
-        line=rule.line,
-        matched=True,
-        enabled=True,
-        condition=condition,
-        null_facts=nulls,
-        values=MappingProxyType({fact: facts.get(fact) for fact in rule.sorted_reads}),
-        error=error,
-        pending_for=pending,
-        cooldown_left=cooldown_left,
-        fired=fired,
-        effect=MappingProxyType(dict(effect)),
-        stopped_here=fired and rule.stop,
-        note=_note(rule, condition, nulls, error, pending, cooldown_left, fired, effect),
-    )
-
-
-def _note(
-    rule: Rule,
-    condition: bool | None,
-    nulls: tuple[str, ...],
-    error: str | None,
-    pending: timedelta | None,
-    cooldown_left: timedelta | None,
-    fired: bool,
-    effect: Mapping[str, object],
-) -> str:
-    if error is not None:
-        return f"Not fired: evaluation error ({error})."
-    if nulls and not fired:
-        return f"Not fired: {', '.join(nulls)} {'is' if len(nulls) == 1 else 'are'} null."
-    if cooldown_left is not None:
-        state = "in effect" if fired else "out of effect"
-        return (
-            f"Condition is {'true' if condition else 'not true'}, but the cooldown keeps the "
-            f"rule {state} for {_minutes(cooldown_left)} more."
-        )
-    if pending is not None:
-        assert rule.for_ is not None
-        return (
-            f"Condition true, waiting: fires after {_minutes(pending)} more "
-            f"(for: {_minutes(rule.for_)})."
-        )
-    if fired:
-        parts = [f"{k} → {_value(v)}" for k, v in effect.items()]
-        text = "Fired: " + ", ".join(parts)
-        return text + ("; evaluation stops here." if rule.stop else ".")
-    return "Condition false."
-
-
-def _reason(fired: Sequence[Rule], facts: Mapping[str, object]) -> str:
-    """One sentence from the fired rules' descriptions (their names when none)."""
-    if not fired:
-        return NO_RULE_REASON
-    parts = []
-    for rule in fired:
-        text = _render(rule, facts) if rule.description else f"rule {rule.name}"
-        parts.append(text.strip().rstrip("."))
-    sentence = "; ".join(p for p in parts if p)
-    return sentence[:1].upper() + sentence[1:] + "."
-
-
-def _render(rule: Rule, facts: Mapping[str, object]) -> str:
-    """Fill ``{fact}`` / ``{fact:.1f}`` placeholders; a null fact shows as ``?``."""
-    description = rule.description or ""
-    if not rule.placeholders:
-        return description
-    out: list[str] = []
-    for literal, name, spec in _parsed(description):
-        out.append(literal)
-        if name is None:
-            continue
-        value = facts.get(name)
-        if value is None:
-            out.append("?")
-            continue
-        try:
-            out.append(format(value, spec or ""))
-        except (TypeError, ValueError):
-            out.append(_value(value))
-    return "".join(out)
-
-
-@lru_cache(maxsize=1024)
-def _parsed(description: str) -> tuple[tuple[str, str | None, str | None], ...]:
-    """A description's literal text and placeholders, parsed once per text."""
-    return tuple(
-        (literal, name, spec) for literal, name, spec, _ in string.Formatter().parse(description)
-    )
-
-
-def _value(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.2f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
-    return str(value)
-
-
-def _minutes(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds} s"
-    return f"{seconds // 60} min"
+        return Skipped.FALSE, memory
+    return RuleOutcome(condition, nulls, error, pending, cooldown_left, effect), memory

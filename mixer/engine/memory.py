@@ -56,5 +56,19 @@ class ListMemory:
     changes_today: int = 0
     rules: dict[str, RuleMemory] = field(default_factory=dict)
 
+    @classmethod
+    def first_sight(
+        cls, weight: int, paused: bool, now: datetime, pinned_weight: int | None = None
+    ) -> ListMemory:
+        """A list seen for the first time: its baseline is what QM shows (or the weight
+        pinned in ``lists:``), and that state counts as the mixer's own."""
+        return cls(
+            base_weight=pinned_weight if pinned_weight is not None else weight,
+            human_paused=paused,
+            first_seen=now,
+            last_written_weight=weight,
+            last_written_paused=paused,
+        )
+
     def in_manual_hold(self, now: datetime) -> bool:
         return self.manual_hold_until is not None and now < self.manual_hold_until

@@ -1,7 +1,7 @@
 """Rule unit tests (``amo-mixer test``): list snapshots at given times, expected decisions.
 
 Each step runs the real pipeline — memory reconciliation, evaluation, guardrails
-(``mixer.guardrails.plan_campaign``) — and then plays QM: the lists take the values the
+(``mixer.plan.plan_campaign``) — and then plays QM: the lists take the values the
 mixer wrote, the memory is what the daemon would persist, each step's counters become a
 history sample. So a test states only what changes (new counters, a human's edit) and
 what it expects the mixer to decide. The format is described in docs/rules.md.
@@ -25,7 +25,8 @@ from mixer.engine.facts import EngineSettings, localize
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.rules import Duration, RuleLoadError, load_rules
 from mixer.errors import MixerError
-from mixer.guardrails import CampaignPlan, Decision, Limits, plan_campaign
+from mixer.guardrails import Limits
+from mixer.plan import CampaignPlan, Decision, plan_campaign
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 
@@ -227,7 +228,7 @@ def run_test_file(path: Path) -> TestResult:
         plan = plan_campaign(rules, snapshot, memory, history, now, settings, limits)
         result.steps += 1
         _check(result, number, step, plan)
-        memory = plan.memory_after(True)
+        memory = plan.memory_after(plan.update_names)
         for update in plan.updates:
             current = state[update.name]
             state[update.name] = replace(

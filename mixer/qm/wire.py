@@ -24,16 +24,21 @@ from mixer.snapshot import ListSnapshot, ListUpdate
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "SNIPPET_BYTES",
     "ReplyContext",
+    "api_error",
     "decode_json",
     "find_lists",
     "form_body",
     "list_update_bodies",
+    "lists_from_document",
     "number_bodies",
     "parse_last_pull",
+    "parse_list",
     "parse_lists_reply",
     "reply_errors",
     "snippet",
+    "update_entry",
 ]
 
 MAX_BODY_BYTES = 900_000  # QM allows ~1 MB per call; stay well under it

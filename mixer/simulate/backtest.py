@@ -22,6 +22,7 @@ from mixer.clock import FakeClock
 from mixer.emulator.app import EmulatorApp, create_app
 from mixer.emulator.dialer import DialerMetrics
 from mixer.emulator.scenario import Scenario
+from mixer.logs import SilentLog
 from mixer.simulate.workdir import write_config
 
 Strategy = Literal["static", "rules", "oracle", "edf"]
@@ -190,14 +191,14 @@ def _run_rules(
     import httpx
 
     from mixer.config import load_settings
-    from mixer.cycle import build_runner
+    from mixer.wiring import build_runner
 
     config = write_config(
         workdir, url=IN_PROCESS_URL, scenario=scenario, rule_files=rules, concurrent_reads=1
     )
     settings = load_settings(config, environ={})
     runner = build_runner(
-        settings, clock=clock, transport=httpx.WSGITransport(app=app), log=_SilentLog()
+        settings, clock=clock, transport=httpx.WSGITransport(app=app), log=SilentLog()
     )
     decisions = 0
     try:
@@ -302,14 +303,3 @@ def backtest(
         end=(scenario.start + span).astimezone(tz).isoformat(timespec="minutes"),
         strategies=results,
     )
-
-
-class _SilentLog:
-    """A logger that drops everything: a simulated week would print a line per cycle."""
-
-    def __getattr__(self, _name: str) -> Callable[..., None]:
-        return _drop
-
-
-def _drop(*_args: object, **_kwargs: object) -> None:
-    return None

@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mixer.clock import ScaledClock
-from mixer.cycle import build_runner
 from mixer.daemon import Daemon
 from mixer.emulator.app import create_app
 from mixer.emulator.scenario import Scenario
 from mixer.emulator.server import serve
+from mixer.logs import SilentLog
 from mixer.shipped import shipped_rule_files
 from mixer.simulate.backtest import BacktestResult, backtest
 from mixer.simulate.live import DecisionPrinter
 from mixer.simulate.workdir import DECISION_LOG, STATE_DIR, scratch_dir, write_config
+from mixer.wiring import build_runner
 
 REPORT_NAME = "report.html"
 BACKTEST_NAME = "backtest.json"
@@ -115,7 +116,7 @@ def run_demo(
     )
 
 
-class ProblemLog:
+class ProblemLog(SilentLog):
     """The daemon's logger in the demo: warnings and errors as one line, the rest dropped."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -127,9 +128,6 @@ class ProblemLog:
     def error(self, event: str, **fields: Any) -> None:
         self._line("error", event, fields)
 
-    def __getattr__(self, _name: str) -> Callable[..., None]:
-        return _drop
-
     def _line(self, level: str, event: str, fields: dict[str, Any]) -> None:
         fields.pop("exc_info", None)
         detail = " ".join(f"{k}={v}" for k, v in fields.items())
@@ -137,18 +135,12 @@ class ProblemLog:
         self.stream.flush()
 
 
-def _drop(*_args: object, **_kwargs: object) -> None:
-    return None
-
-
 def _quiet_runner(
     build_runner: Callable[..., Any], printer: DecisionPrinter, *args: Any, **kwargs: Any
 ) -> Any:
     """``build_runner`` with live decision lines instead of a log line per cycle."""
-    from mixer.simulate.backtest import _SilentLog
-
     kwargs["on_result"] = printer
-    kwargs["log"] = _SilentLog()
+    kwargs["log"] = SilentLog()
     return build_runner(*args, **kwargs)
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from mixer.cycle import CampaignResult
-    from mixer.guardrails import Decision
+    from mixer.plan import Decision
 
 _RESET = "\033[0m"
 _DIM = "\033[2m"

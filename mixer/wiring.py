@@ -1,0 +1,109 @@
+"""From settings to working parts: the QM client, the pure core's settings, a runner.
+
+The one place that turns the configuration into objects, so ``once``, ``run``,
+``explain``, the simulator and the tests build them alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mixer.audit import fingerprint
+from mixer.clock import Clock
+from mixer.config import Settings
+from mixer.cycle import CampaignResult, CycleRunner
+from mixer.decisions import DecisionLog, PreviewLog
+from mixer.engine.facts import EngineSettings
+from mixer.engine.rules import RuleSet, load_rules
+from mixer.errors import ConfigError
+from mixer.guardrails import Limits
+from mixer.metrics import MixerMetrics
+from mixer.qm import QMClient
+from mixer.records import Mode
+from mixer.store import StateStore
+
+STATE_FILE = "state.sqlite3"
+
+
+def state_path(settings: Settings) -> Path:
+    """The state store's file in ``state_dir``."""
+    return settings.state_dir / STATE_FILE
+
+
+def limits_from(settings: Settings) -> Limits:
+    g = settings.guardrails
+    return Limits(
+        min_weight=g.min_weight,
+        max_weight=g.max_weight,
+        manual_hold=g.manual_hold,
+        max_step=g.max_step,
+        max_step_percent=g.max_step_percent,
+        max_changes_per_day=g.max_changes_per_day,
+    )
+
+
+def engine_settings_from(settings: Settings) -> EngineSettings:
+    return EngineSettings(
+        timezone=settings.qm.tz,
+        history_window=settings.history.window,
+        min_history=settings.history.min_history,
+    )
+
+
+def client_from(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> QMClient:
+    """The QM client the settings describe; refuses to start without a password."""
+    password = settings.qm.password
+    if password is None:
+        raise ConfigError(
+            "no QM password: set AMO_MIXER_QM_PASSWORD, qm.password_file, or the systemd "
+            "credential qm_password"
+        )
+    return QMClient(
+        settings.qm.url,
+        settings.qm.user,
+        password.get_secret_value(),
+        timezone=settings.qm.tz,
+        timeout=settings.qm.timeout.total_seconds(),
+        verify_tls=settings.qm.verify_tls,
+        transport=transport,
+    )
+
+
+def build_runner(
+    settings: Settings,
+    *,
+    clock: Clock,
+    transport: httpx.BaseTransport | None = None,
+    metrics: MixerMetrics | None = None,
+    log: Any = None,
+    mode: Mode | None = None,
+    rules: RuleSet | None = None,
+    on_result: Callable[[CampaignResult], None] | None = None,
+    preview: bool = False,
+) -> CycleRunner:
+    """Open the client, the state store and the decision log; load the rules.
+
+    ``preview``: plan from the state as it is on disk (a running daemon's, or none) and
+    write nothing there — no memory, no history, no decision-log record.
+    """
+    if rules is None:
+        rules = load_rules(settings.rule_files())
+    return CycleRunner(
+        settings,
+        client=client_from(settings, transport=transport),
+        store=StateStore(state_path(settings), preview=preview),
+        decision_log=(PreviewLog if preview else DecisionLog)(settings.decision_log),
+        clock=clock,
+        rules=rules,
+        limits=limits_from(settings),
+        engine_settings=engine_settings_from(settings),
+        metrics=metrics,
+        log=log,
+        mode=mode,
+        on_result=on_result,
+        rules_hash=fingerprint(None, [Path(f.path) for f in rules.files]).short,
+    )
