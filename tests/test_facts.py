@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -377,3 +378,19 @@ def test_metadata_facts_and_extras() -> None:
     facts = facts_of(metadata={"A": meta})["A"]
     assert facts["tags"] == ("recall",)
     assert (facts["priority"], facts["standby"], facts["region"]) == (2, True, "north")
+
+
+def test_campaign_weight_aggregates_match_a_pass_over_the_other_lists() -> None:
+    """Seeded random campaigns: each list's aggregates equal max/min/sum over the others."""
+    rng = random.Random(15)
+    for _ in range(300):
+        weights = [rng.choice([1, 5, 10, 10, 100]) for _ in range(rng.randint(2, 6))]
+        lists = [item(f"L{i}", weight=w) for i, w in enumerate(weights)]
+        facts = facts_of(*lists)
+        for index, weight in enumerate(weights):
+            others = weights[:index] + weights[index + 1 :]
+            got = facts[f"L{index}"]
+            assert got["campaign_max_weight"] == max(others)
+            assert got["campaign_min_weight"] == min(others)
+            assert got["campaign_total_weight"] == sum(others)
+            assert got["weight"] == weight

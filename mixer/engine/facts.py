@@ -325,18 +325,20 @@ def _fresh(
     """
     if not samples:
         return {"minutes_since_refill": None, "fresh_numbers": 0}
+    first = samples[0].added
+    if item.added == first:  # the common case: nothing added in the window, no walk
+        return {"minutes_since_refill": None, "fresh_numbers": 0}
     refill: datetime | None = None
-    previous = samples[0].added
-    for sample in samples[1:]:
+    later_added, later_ts = item.added, now  # walking back from now: the first rise found
+    for sample in reversed(samples):  # is the latest
         if sample.ts > now:
+            continue
+        if sample.added < later_added:
+            refill = later_ts
             break
-        if sample.added > previous:
-            refill = sample.ts
-        previous = sample.added
-    if item.added > previous:
-        refill = now
+        later_added, later_ts = sample.added, sample.ts
+    fresh = min(max(item.added - first, 0), unpulled)
     minutes = None if refill is None else max((now - refill).total_seconds() / 60, 0.0)
-    fresh = min(max(item.added - samples[0].added, 0), unpulled)
     return {"minutes_since_refill": minutes, "fresh_numbers": fresh}
 
 
@@ -442,9 +444,9 @@ class _OtherWeights:
     def add(self, name: str, weight: float, base: float) -> None:
         self.total += weight
         self.own[name] = weight
-        self.high = sorted([*self.high, (weight, name)], reverse=True)[:2]
-        self.low = sorted([*self.low, (weight, name)])[:2]
-        self.base = sorted([*self.base, (base, name)], reverse=True)[:2]
+        _keep_two(self.high, (weight, name), largest=True)
+        _keep_two(self.low, (weight, name), largest=False)
+        _keep_two(self.base, (base, name), largest=True)
 
     def without(self, name: str) -> Mapping[str, object]:
         """The aggregates over the unpaused lists other than ``name``: max and min null and
@@ -462,6 +464,17 @@ class _OtherWeights:
             "campaign_min_weight": pick(self.low),
             "campaign_total_weight": self.total - (own or 0.0),
         }
+
+
+def _keep_two(pair: list[tuple[float, str]], entry: tuple[float, str], *, largest: bool) -> None:
+    """Keep the two largest (or smallest) entries, the extreme one first (ties: the
+    earlier list first); called for every list of every cycle, so no sort."""
+    value = entry[0]
+    if not pair or (value > pair[0][0] if largest else value < pair[0][0]):
+        pair.insert(0, entry)
+    elif len(pair) < 2 or (value > pair[1][0] if largest else value < pair[1][0]):
+        pair.insert(1, entry)
+    del pair[2:]
 
 
 _NO_OTHERS: Mapping[str, object] = {
