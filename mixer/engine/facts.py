@@ -415,7 +415,7 @@ def _add_campaign_facts(
     shares = campaign_rate is not None and campaign_rate > 0
     for facts, rate, key in rows:
         facts.update(tail)
-        facts.update(weights.without(cast(str, facts["list"])))
+        weights.fill(facts, cast(str, facts["list"]))
         if shares and isinstance(rate, int | float):
             facts["share_of_pulls"] = rate / campaign_rate  # type: ignore[operator]
         if key is not None:
@@ -448,22 +448,19 @@ class _OtherWeights:
         _keep_two(self.low, (weight, name), largest=False)
         _keep_two(self.base, (base, name), largest=True)
 
-    def without(self, name: str) -> Mapping[str, object]:
-        """The aggregates over the unpaused lists other than ``name``: max and min null and
-        the total 0 when there is none."""
+    def fill(self, facts: dict[str, object], name: str) -> None:
+        """Set the aggregates over the unpaused lists other than ``name`` in ``facts``: max
+        and min null and the total 0 when there is none. Inline, as it runs for every list
+        of every cycle."""
         own = self.own.get(name)
         if len(self.own) - (own is not None) <= 0:
-            return _NO_OTHERS
-
-        def pick(pair: list[tuple[float, str]]) -> float | None:
-            return next((value for value, owner in pair if owner != name), None)
-
-        return {
-            "campaign_max_base_weight": pick(self.base),
-            "campaign_max_weight": pick(self.high),
-            "campaign_min_weight": pick(self.low),
-            "campaign_total_weight": self.total - (own or 0.0),
-        }
+            facts.update(_NO_OTHERS)
+            return
+        high, low, base = self.high, self.low, self.base
+        facts["campaign_max_base_weight"] = base[0][0] if base[0][1] != name else base[1][0]
+        facts["campaign_max_weight"] = high[0][0] if high[0][1] != name else high[1][0]
+        facts["campaign_min_weight"] = low[0][0] if low[0][1] != name else low[1][0]
+        facts["campaign_total_weight"] = self.total - (own or 0.0)
 
 
 def _keep_two(pair: list[tuple[float, str]], entry: tuple[float, str], *, largest: bool) -> None:
