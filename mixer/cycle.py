@@ -65,6 +65,7 @@ class CampaignResult:
     plan: CampaignPlan | None = None
     applied: bool = False
     writes: int = 0
+    written: frozenset[str] = frozenset()  # the lists whose update QM shows applied
 
     @property
     def rule_errors(self) -> tuple[RuleError, ...]:
@@ -265,6 +266,7 @@ class CycleRunner:
             written = self._write(plan, result, now, cycle_id)
         result.applied = bool(written)
         result.writes = len(written)
+        result.written = frozenset(written)
         # A refused plan that repeats the last cycle's was logged when it began.
         for d in () if repeated else plan.decisions:
             self._append(
@@ -280,6 +282,7 @@ class CycleRunner:
                     reason=d.reason,
                     facts=d.facts,
                     applied=d.list in written,
+                    overridden=d.overridden,
                 )
             )
         self.store.save_memory(campaign, plan.memory_after(written))
@@ -490,6 +493,8 @@ class CycleRunner:
             self.metrics.cycle(result.campaign, result.outcome, duration_ms / 1000, now)
             if isinstance(read, CampaignSnapshot):
                 self.metrics.lists(result.campaign, _state_counts(read))
+            if plan is not None:
+                self.metrics.plan(plan, result.written)
 
 
 def _landed(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:

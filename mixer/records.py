@@ -108,6 +108,7 @@ class DecisionRecord(Record):
     reason: str
     facts: Mapping[str, object] = field(default_factory=lambda: _NO_FACTS)
     applied: bool = False
+    overridden: tuple[str, ...] = ()  # fired, but a later rule set all they set again
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,6 +118,7 @@ class DecisionRecord(Record):
             "before": self.before.to_json(),
             "after": self.after.to_json(),
             "rules": list(self.rules),
+            "overridden": list(self.overridden),
             "reason": self.reason,
             "facts": jsonable_facts(self.facts),
             "applied": self.applied,
@@ -135,6 +137,7 @@ class DecisionRecord(Record):
             reason=_str(r.get("reason")) or "",
             facts=MappingProxyType(dict(facts)) if isinstance(facts, Mapping) else _NO_FACTS,
             applied=r.get("applied") is True,
+            overridden=_strs(r.get("overridden")),
         )
 
 

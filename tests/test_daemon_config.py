@@ -15,8 +15,8 @@ from structlog.testing import capture_logs
 
 from mixer.clock import FakeClock
 from mixer.daemon import Daemon
-from mixer.engine.rules import load_rules
 from mixer.errors import ConfigError
+from mixer.rule_loading import load_rules
 
 WAIT = 10.0
 GOOD_RULES = """\

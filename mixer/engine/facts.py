@@ -18,15 +18,15 @@ lists every fact with its unit and null condition.
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import cast
 from zoneinfo import ZoneInfo
 
+from mixer.deadline_tag import find_deadline_tag
 from mixer.engine.expressions import ValueType
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.metadata import ListMetadata
@@ -35,11 +35,6 @@ from mixer.snapshot import CampaignSnapshot, ListSnapshot
 # Below this many hours a deadline is treated as this close, so the required rate of an
 # overdue list stays finite (everything unpulled within a minute) instead of infinite.
 MIN_HOURS_TO_DEADLINE = 1 / 60
-
-_DEADLINE_TAG = re.compile(
-    r"\bdeadline\s*[:=]\s*(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}:\d{2}(?::\d{2})?))?",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,23 +119,32 @@ FACT_TYPES: Mapping[str, ValueType] = {
 }
 
 
+_FACT_JSON_TYPES: Mapping[ValueType, dict[str, object]] = {
+    ValueType.NUMBER: {"type": ["number", "null"]},
+    ValueType.BOOL: {"type": ["boolean", "null"]},
+    ValueType.STRING: {"type": ["string", "null"]},
+    ValueType.STRINGS: {"type": "array", "items": {"type": "string"}},
+    ValueType.DATETIME: {"type": ["string", "null"], "format": "date-time"},
+    ValueType.DATE: {"type": ["string", "null"], "format": "date"},
+}
+
+
+def facts_json_schema() -> dict[str, object]:
+    """The built-in facts a ``when`` or ``set.weight`` expression may read, with their
+    types, for editors (docs/rules.md says what each one means)."""
+    return {
+        "description": "Built-in facts rule expressions can read (null: unknown this cycle).",
+        "type": "object",
+        "properties": {name: dict(_FACT_JSON_TYPES[kind]) for name, kind in FACT_TYPES.items()},
+    }
+
+
 @lru_cache(maxsize=4096)  # notes rarely change: every cycle asks again for every list
 def parse_deadline_tag(notes: str, tz: ZoneInfo) -> datetime | None:
     """The ``deadline: YYYY-MM-DD[ HH:MM[:SS]]`` tag in list notes, in ``tz``; None if absent
     or not a real date. A date-only deadline is the end of that day (the next midnight)."""
-    found = _DEADLINE_TAG.search(notes)
-    if found is None:
-        return None
-    day_text, clock_text = found.group(1), found.group(2)
-    try:
-        day = date.fromisoformat(day_text)
-        if clock_text is None:
-            return localize(datetime.combine(day + timedelta(days=1), time()), tz)
-        hour, minute, *rest = (int(p) for p in clock_text.split(":"))
-        moment = datetime.combine(day, time(hour, minute, rest[0] if rest else 0))
-    except ValueError:
-        return None
-    return localize(moment, tz)
+    moment = find_deadline_tag(notes)
+    return None if moment is None else localize(moment, tz)
 
 
 def localize(moment: datetime, tz: ZoneInfo) -> datetime:
