@@ -20,6 +20,7 @@ import glob
 import ipaddress
 import json
 import os
+import re
 import stat
 from collections.abc import Mapping
 from datetime import timedelta
@@ -295,6 +296,11 @@ def _split_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+MIN_INTERVAL = timedelta(seconds=1)
+QUIET_INTERVAL = timedelta(seconds=10)  # below it: a warning (tests and demos go faster)
+_BARE_NUMBER = re.compile(r"^\s*\d+(\.\d+)?\s*$")
+
+
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError("must be longer than 0s")
@@ -353,10 +359,25 @@ class Settings(BaseModel):
             raise ValueError("holds an empty name")
         return tuple(dict.fromkeys(value))
 
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval_has_a_unit(cls, value: object) -> object:
+        # `interval: 1` meant as one minute would be a cycle a second: say so.
+        if (isinstance(value, int | float) and not isinstance(value, bool)) or (
+            isinstance(value, str) and _BARE_NUMBER.match(value)
+        ):
+            raise ValueError(f"{value!r} has no unit: write 60s or 1m")
+        return value
+
     @field_validator("interval")
     @classmethod
-    def _positive_interval(cls, value: timedelta) -> timedelta:
-        return _positive(value)
+    def _sane_interval(cls, value: timedelta) -> timedelta:
+        if value < MIN_INTERVAL:
+            raise ValueError(
+                f"{format_duration(value)} is under 1s: every cycle reads every campaign "
+                "from QM; write 60s (the usual) or at least 1s"
+            )
+        return value
 
     def rule_files(self) -> list[Path]:
         """Rule files matching ``rules``: sorted, each once."""
@@ -428,6 +449,11 @@ def load_settings(
     if problems.found or settings is None:
         raise ConfigError(f"invalid config {path}: {problems.summary()}", problems.lines())
 
+    if settings.interval < QUIET_INTERVAL:
+        warnings.append(
+            f"interval {format_duration(settings.interval)} is under 10s: each cycle reads "
+            "every campaign from QM, which loads a production server; 60s is usual"
+        )
     if literal_in_file and _readable_by_others(config_path):
         warnings.append(
             f"{config_path} holds a literal qm.password and is readable by other users: "

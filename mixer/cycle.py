@@ -458,6 +458,15 @@ class CycleRunner:
                     item.pulled,
                     item.completed,
                     item.can_reserve,
+                    # What replay needs to rebuild the facts: deadline tags, the
+                    # completed state and idle minutes (docs/backtests.md).
+                    notes=item.notes,
+                    dialer_state=item.dialer_state,
+                    last_pull=(
+                        None
+                        if item.last_pull is None
+                        else item.last_pull.isoformat(timespec="seconds")
+                    ),
                 )
                 for item in read.lists
             }
