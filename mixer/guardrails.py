@@ -82,9 +82,9 @@ def guard_list(
         # writes it: changing it now would be a write and a decision for nothing. A pause
         # is written with the current weight, brought within bounds (every write is).
         weight = current_weight if current_paused else clamp_weight(current_weight, limits)
-    elif evaluated.weight == current_weight:
+    elif evaluated.weight == current_weight and paused == current_paused:
         # No rule moved it: the limits bound what rules produce, not what a human set
-        # (a weight 0 or 500 stays as it is).
+        # (a weight 0 or 500 stays as it is). A resume is a write: its weight is bounded.
         weight = current_weight
     else:
         weight = clamp_weight(evaluated.weight, limits)
