@@ -215,12 +215,27 @@ class Daemon:
                 break
             if self._reload_requested:
                 self._reload_requested = False
-                self._reload()
+                self._contained("reload", self._reload)
         scheduler = self._scheduler
         if scheduler is not None and scheduler.running:
-            self._notify_stopping()
-            self.log.info("stopping after the cycle in flight")
+            self._contained("stop", self._notify_stopping)
+            self._contained("stop", lambda: self.log.info("stopping after the cycle in flight"))
             scheduler.shutdown(wait=False)
+
+    def _contained(self, what: str, step: Callable[[], object]) -> None:
+        """Run ``step``; an unexpected exception is logged, never ends the control thread
+        (which alone turns SIGTERM and SIGHUP into actions)."""
+        try:
+            step()
+        except Exception as exc:
+            self._log_error(f"{what} failed unexpectedly", error=_describe(exc), exc_info=True)
+
+    def _log_error(self, event: str, **fields: Any) -> None:
+        """Log an error; a logger that fails (an injected one, a broken stream) is ignored."""
+        try:
+            self.log.error(event, **fields)
+        except Exception:
+            pass
 
     def _tick(self) -> None:
         """One scheduled cycle. Never raises: a failing cycle is logged and the loop goes on."""
@@ -229,7 +244,7 @@ class Daemon:
                 return
             status = self._cycle(self._runner)
             self.cycles += 1
-            self.notifier.watchdog(status)
+            self._contained("watchdog notification", lambda: self.notifier.watchdog(status))
             if self.max_cycles is not None and self.cycles >= self.max_cycles:
                 self.stop()
 
@@ -240,8 +255,8 @@ class Daemon:
             self.log.error("cycle failed", error=exc.message)
             return f"last cycle failed: {exc.message}"
         except Exception as exc:
-            self.log.error("cycle failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            return f"last cycle failed: {type(exc).__name__}: {exc}"
+            self._log_error("cycle failed", error=_describe(exc), exc_info=True)
+            return f"last cycle failed: {_describe(exc)}"
         failed = sorted(report.errors)
         return (
             f"cycle {report.cycle_id}: {len(report.outcomes)} campaigns, "
@@ -250,8 +265,24 @@ class Daemon:
         )
 
     def _reload(self) -> None:
-        """New settings, rules and runner between cycles; on any problem keep the old ones."""
-        self.notifier.reloading()
+        """New settings, rules and runner between cycles; on any problem keep the old ones.
+
+        Whatever goes wrong — a ``MixerError`` or anything else (an ``OSError`` from a
+        decision log that is a directory) — systemd hears READY again after RELOADING.
+        """
+        try:
+            self.notifier.reloading()
+            self._swap()
+        except Exception as exc:
+            self.metrics.reload("error")
+            self._log_error(
+                "reload failed; keeping the running config and rules",
+                error=_describe(exc),
+                exc_info=True,
+            )
+            self.notifier.ready(f"reload failed, running on the old config: {_describe(exc)}")
+
+    def _swap(self) -> None:
         self.log.info("reloading", config=str(self.config_path))
         with self._cycle_lock:
             if self._finished or self._runner is None or self.settings is None:
@@ -354,6 +385,13 @@ class Daemon:
     def _restore_signal_handlers(self, previous: Mapping[int, Any]) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an unexpected exception: its type and first line, at most 300 chars."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _one_line(exc: MixerError) -> str:

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from mixer.durations import HINT as DURATION_HINT
-from mixer.durations import parse_duration
+from mixer.durations import DurationTooLongError, parse_duration
 from mixer.engine.expressions import (
     Expression,
     ExpressionError,
@@ -104,6 +104,8 @@ def _duration(value: object) -> object:
         raise ValueError(f"invalid duration {value!r}: {DURATION_HINT}")
     try:
         return parse_duration(value)
+    except DurationTooLongError as exc:
+        raise ValueError(f"invalid duration {value!r}: {exc.reason}") from None
     except ValueError:
         reason = DURATION_HINT if isinstance(value, str) else "it must be 0 or more seconds"
         raise ValueError(f"invalid duration {value!r}: {reason}") from None
