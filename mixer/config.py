@@ -42,6 +42,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mixer import yaml_aliases
 from mixer.durations import format_duration, parse_duration
 from mixer.errors import ConfigError
 
@@ -527,8 +528,8 @@ class _Problems:
 
     def parse_yaml(self, text: str) -> dict[str, Any] | None:
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            root = yaml_aliases.compose(text)
+            data = yaml_aliases.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the file"

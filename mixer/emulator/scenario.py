@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from mixer import yaml_aliases
 from mixer.errors import ConfigError
 
 __all__ = [
@@ -365,13 +366,14 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             f"{', '.join(shipped_scenarios())}"
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_aliases.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read scenario {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: scenario is not valid YAML ({exc})") from exc
+        problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
+        raise ConfigError(f"{where}: scenario is not valid YAML ({problem})") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a scenario must be a YAML mapping (start, campaigns, ...)")
     try:

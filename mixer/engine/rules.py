@@ -40,8 +40,10 @@ from mixer.engine.expressions import (
     compile_expression,
 )
 from mixer.engine.facts import FACT_TYPES
+from mixer.engine.format_specs import spec_problem
 from mixer.engine.metadata import ListEntry, ListMetadata, Scalar, merge_metadata
 from mixer.errors import MixerError
+from mixer.yaml_aliases import NoAliasesMixin
 
 __all__ = [
     "CampaignRules",
@@ -481,7 +483,7 @@ def _mark(node: yaml.Node) -> _Mark:
     return _Mark(node.start_mark.line + 1, node.start_mark.column, style)
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(NoAliasesMixin, yaml.SafeLoader):
     """A safe loader that remembers where each key and value is, and duplicate keys."""
 
     duplicates: list[tuple[str, _Mark]]
@@ -928,6 +930,10 @@ class _FileLoader:
                 name,
                 "description: unbalanced { } (write {{ or }} for a literal brace)",
             )
+            ok = False
+        elif model.description is not None and (wide := spec_problem(model.description)):
+            mark = raw.value_marks.get("description", rule_mark)
+            self.problem(parsed.path, parsed.lines, mark, name, wide)
             ok = False
         if not ok:
             return None

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
+from mixer import yaml_aliases
 from mixer.engine.facts import EngineSettings, localize
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.rules import Duration, RuleLoadError, load_rules
@@ -245,7 +246,7 @@ def _read(path: Path) -> TestFile:
     except UnicodeDecodeError:
         raise RuleTestFileError(f"{path}: not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml_aliases.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise RuleTestFileError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
