@@ -216,6 +216,10 @@ class Daemon:
             if self._reload_requested:
                 self._reload_requested = False
                 self._contained("reload", self._reload)
+        runner = self._runner
+        interrupt = getattr(runner, "interrupt", None)
+        if callable(interrupt):  # a cycle waiting on QM reads ends now, not at its deadline
+            self._contained("interrupting the cycle", interrupt)
         scheduler = self._scheduler
         if scheduler is not None and scheduler.running:
             self._contained("stop", self._notify_stopping)
