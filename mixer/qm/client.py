@@ -352,6 +352,8 @@ class QMClient(Closing):
                 transient=True,
             ) from exc
         except httpx.TransportError as exc:
+            if isinstance(exc, httpx.RemoteProtocolError) and "location header" in str(exc):
+                raise self._bad_location(context) from exc  # its text quotes the Location
             detail = self._redact(str(exc)) or "no detail"
             raise QMUnreachableError(
                 context.message(
@@ -376,14 +378,7 @@ class QMClient(Closing):
                 endpoint=endpoint,
             ) from exc
         except httpx.InvalidURL as exc:  # a Location httpx cannot parse: it may hold secrets
-            raise QMBadReplyError(
-                context.message(
-                    "redirected the call to a location that is not a valid URL",
-                    "check qm.url (http or https, host, path)",
-                ),
-                campaign=campaign,
-                endpoint=endpoint,
-            ) from exc
+            raise self._bad_location(context) from exc
         finally:
             self._deadlines.clear()
         context = ReplyContext(
@@ -391,6 +386,18 @@ class QMClient(Closing):
         )
         self._check_status(response, content, context, tries)
         return content, context
+
+    def _bad_location(self, context: ReplyContext) -> QMBadReplyError:
+        """A redirect whose ``Location`` does not parse: never quoted (it may carry the
+        password, and httpx's message quotes pieces of it)."""
+        return QMBadReplyError(
+            context.message(
+                "redirected the call to a location that is not a valid URL",
+                "check qm.url (http or https, host, path)",
+            ),
+            campaign=context.campaign,
+            endpoint=context.endpoint,
+        )
 
     def _send(
         self, endpoint: str, body: bytes, context: ReplyContext
