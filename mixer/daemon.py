@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from mixer.clock import Clock, SystemClock
+from mixer.clock_steps import StepDetector
 from mixer.errors import MixerError
 from mixer.lock import StateLock
 from mixer.logs import get_logger
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from mixer.config import Settings
 
 JOB_ID = "cycle"
+STEP_CHECK_S = 5.0  # how often the control thread looks for a stepped wall clock
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -90,6 +93,8 @@ class Daemon:
         settings_loader: SettingsLoader | None = None,
         notifier: Notifier | None = None,
         log: Any = None,
+        wall: Callable[[], float] | None = None,
+        step_check_s: float = STEP_CHECK_S,
     ) -> None:
         if runner_factory is None:
             from mixer.wiring import build_runner
@@ -125,6 +130,9 @@ class Daemon:
         self._finished = False
         self._stopping_sent = False
         self._started = threading.Event()
+        self._steps = StepDetector() if wall is None else StepDetector(wall=wall)
+        self._step_check_s = step_check_s
+        self._last_cycle_at: float | None = None  # monotonic start of the last cycle
 
     # -- requests: safe from signal handlers and other threads ------------------------
 
@@ -209,7 +217,9 @@ class Daemon:
         """Turn stop and reload requests into scheduler calls, outside signal handlers."""
         self._started.set()
         while not self._finished:
-            self._wake.wait()
+            if not self._wake.wait(self._step_check_s):
+                self._contained("clock step check", self._follow_clock_step)
+                continue
             self._wake.clear()
             if self._stop_requested or self._finished:
                 break
@@ -241,11 +251,31 @@ class Daemon:
         except Exception:
             pass
 
+    def _follow_clock_step(self) -> None:
+        """After a wall-clock step, plan the next cycle one interval after the start of
+        the last one in real (monotonic) time: not an hour late after a step back, not
+        skipped after a step forward."""
+        step = self._steps.check()
+        scheduler = self._scheduler
+        if step is None or scheduler is None or not scheduler.running or self.settings is None:
+            return
+        interval = self._interval(self.settings)
+        last = self._last_cycle_at
+        elapsed = time.monotonic() - last if last is not None else interval
+        due = datetime.now(UTC) + timedelta(seconds=max(0.0, interval - elapsed))
+        self.log.warning(
+            "wall clock stepped; the next cycle keeps its real-time cadence",
+            step_s=round(step, 3),
+            next_cycle=due.isoformat(),
+        )
+        scheduler.modify_job(JOB_ID, next_run_time=due)
+
     def _tick(self) -> None:
         """One scheduled cycle. Never raises: a failing cycle is logged and the loop goes on."""
         with self._cycle_lock:
             if self._stop_requested or self._finished or self._runner is None:
                 return
+            self._last_cycle_at = time.monotonic()
             status = self._cycle(self._runner)
             self.cycles += 1
             self._contained("watchdog notification", lambda: self.notifier.watchdog(status))
