@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mixer.commands._common import add_config_argument, settings_from
 from mixer.errors import UsageError
+from mixer.printable import printable
 
 if TYPE_CHECKING:
     from mixer.plan import CampaignPlan
@@ -42,6 +44,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
+    from mixer.engine.names import glob_warnings
     from mixer.engine.rules import load_rules
     from mixer.plan import plan_campaign
     from mixer.store import StateStore
@@ -56,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"campaign {args.campaign!r} has no list {args.list_name!r} (lists: {names})"
         )
+    for warning in glob_warnings(
+        args.campaign, ((r.name, r.names) for r in rules.rules), snapshot.names, "this read"
+    ):
+        print(printable(warning), file=sys.stderr)
     store_path = state_path(settings)
     memory: dict[str, Any] = {}
     history: dict[str, Any] = {}
@@ -181,7 +188,7 @@ def render_trace(plan: CampaignPlan, name: str) -> str:
     lines.extend(f"campaign guardrail: {stop}" for stop in data["campaign_stops"])
     lines.append(f"result:     weight {final['weight']}, paused {_yn(final['paused'])}")
     lines.append(f"reason:     {data['reason']}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # each entry is one line
 
 
 def _fmt(value: object) -> str:

@@ -18,6 +18,7 @@ from typing import IO, Any
 from mixer.clock import Clock, SystemClock
 from mixer.commands._common import add_config_argument, parse_when
 from mixer.errors import MixerError, UsageError
+from mixer.printable import printable
 
 FORMATS = ("table", "csv", "json")
 EVENTS = ("decision", "cycle", "override", "guardrail", "error")
@@ -157,7 +158,7 @@ def _write_csv(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
 
 def _write_table(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
     arrow = "→" if _can_encode(out, "→") else "->"
-    rows = [_table_row(record, arrow) for record in records]
+    rows = [[printable(cell) for cell in _table_row(record, arrow)] for record in records]
     if not rows:
         return 0
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(TABLE_COLUMNS)]

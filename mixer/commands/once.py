@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from mixer.commands._common import add_config_argument, settings_from
+from mixer.printable import printable
 
 if TYPE_CHECKING:
     from mixer.cycle import CycleReport
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(render_table(report))
     # The plan goes to stdout; each failed campaign is one line on stderr.
     for name, error in report.errors.items():
-        print(f"amo-mixer: campaign {name!r}: {error}", file=sys.stderr)
+        print(printable(f"amo-mixer: campaign {name!r}: {error}"), file=sys.stderr)
     return report.exit_code
 
 
@@ -97,21 +98,21 @@ def render_table(report: CycleReport) -> str:
     for name, result in report.results.items():
         plan = result.plan
         if result.error:
-            notes.append(f"{name}: error (see stderr)")
+            notes.append(printable(f"{name}: error (see stderr)"))
         if plan is None:
             continue
         for stop in plan.stops:
-            notes.append(f"{name}: guardrail stop: {stop.reason}")
+            notes.append(printable(f"{name}: guardrail stop: {stop.reason}"))
         for override in plan.overrides:
-            notes.append(f"{name}/{override.list}: override: {override.reason}")
+            notes.append(printable(f"{name}/{override.list}: override: {override.reason}"))
         for d in plan.decisions:
             rows.append(
                 (
-                    name,
-                    d.list,
+                    printable(name),
+                    printable(d.list),
                     f"{d.before_weight}→{d.after_weight}",
                     f"{_yn(d.before_paused)}→{_yn(d.after_paused)}",
-                    ", ".join(d.rules) or "-",
+                    printable(", ".join(d.rules) or "-"),
                 )
             )
     header = ("CAMPAIGN", "LIST", "WEIGHT", "PAUSED", "RULES")

@@ -9,7 +9,6 @@ as ``RuleLoadError``. Expressions are compiled here, once; evaluation only calls
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from mixer.engine.expressions import (
 from mixer.engine.facts import FACT_TYPES
 from mixer.engine.format_specs import spec_problem
 from mixer.engine.metadata import ListEntry, ListMetadata, Scalar, merge_metadata
+from mixer.engine.names import glob_matches
 from mixer.errors import MixerError
 from mixer.yaml_aliases import NoAliasesMixin
 
@@ -311,7 +311,7 @@ class Rule:
             hits = self._name_hits
             hit = hits.get(list_name)
             if hit is None:
-                hit = any(fnmatch.fnmatchcase(list_name, g) for g in self.names)
+                hit = any(glob_matches(list_name, g) for g in self.names)
                 if len(hits) >= _NAME_HITS_KEPT:  # list names come and go: stay bounded
                     hits.clear()
                 hits[list_name] = hit
@@ -386,7 +386,7 @@ class RuleFile:
     rules: tuple[Rule, ...]
 
     def applies_to(self, campaign: str) -> bool:
-        return not self.campaigns or any(fnmatch.fnmatchcase(campaign, g) for g in self.campaigns)
+        return not self.campaigns or any(glob_matches(campaign, g) for g in self.campaigns)
 
 
 # At most this many list names keep their merged metadata per campaign, and their

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mixer.printable import printable
+
 DEFAULT_MAX_POINTS = 2000
 """Cycle points kept per list before thinning starts (change points always kept)."""
 
@@ -110,7 +112,7 @@ def collect(
         last = t if last is None else max(last, t)
         camp = campaigns.get(name)
         if camp is None:
-            camp = campaigns[name] = _Campaign(name)
+            camp = campaigns[name] = _Campaign(printable(name))
         event = record.get("event")
         if event == "cycle":
             _add_cycle(camp, record, t)
@@ -162,7 +164,7 @@ def _add_cycle(camp: _Campaign, record: Mapping[str, Any], t: int) -> None:
     for list_name, state in lists.items():
         if not isinstance(state, Mapping):
             continue
-        camp.series.setdefault(str(list_name), []).append(
+        camp.series.setdefault(printable(str(list_name)), []).append(
             _Point(
                 t=t,
                 weight=_int(state.get("weight")),
@@ -185,7 +187,7 @@ def _add_decision(
     camp.decisions += 1
     applied = record.get("applied") is True
     camp.applied += applied
-    list_name = str(record.get("list", ""))
+    list_name = printable(str(record.get("list", "")))
     before = _state(record.get("before"))
     after = _state(record.get("after"))
     rules = [str(r) for r in record.get("rules") or () if r is not None]
@@ -212,7 +214,7 @@ def _add_decision(
         "weight": [before[0], after[0]],
         "paused": [before[1], after[1]],
         "rules": rules,
-        "reason": str(record.get("reason") or ""),
+        "reason": printable(str(record.get("reason") or "")),
         "applied": applied,
         "repeat": 1,
         "until": t,
@@ -239,8 +241,8 @@ def _add_override(
 ) -> None:
     expected = _state(record.get("expected"))
     found = _state(record.get("found"))
-    list_name = str(record.get("list", ""))
-    reason = str(record.get("reason") or "")
+    list_name = printable(str(record.get("list", "")))
+    reason = printable(str(record.get("reason") or ""))
     hold = record.get("hold_until")
     if hold and "hold" not in reason.lower():
         reason = f"{reason} (hold until {hold})".strip()
@@ -281,14 +283,14 @@ def _add_alert(
     kind: str,
 ) -> None:
     if kind == "guardrail":
-        lists = [str(x) for x in record.get("lists") or ()]
+        lists = [printable(str(x)) for x in record.get("lists") or ()]
         label = str(record.get("guardrail") or "guardrail")
-        reason = str(record.get("reason") or "")
+        reason = printable(str(record.get("reason") or ""))
         text = f"{label}: {reason}" if reason else label
     else:
         lists = []
         label = str(record.get("kind") or "error")
-        text = f"{label}: {record.get('error') or ''}".rstrip(": ")
+        text = printable(f"{label}: {record.get('error') or ''}".rstrip(": "))
     events.append(
         {
             "t": t,
