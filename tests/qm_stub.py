@@ -27,7 +27,8 @@ class Request:
 @dataclass
 class Reply:
     """What the stub sends: ``trickle_s`` > 0 sends the body one byte per interval;
-    ``length`` overrides the Content-Length header (None: the body's length)."""
+    ``length`` overrides the Content-Length header (None: the body's length; -1: no
+    header, the body ends when the connection closes)."""
 
     status: int = 200
     body: bytes = b""
@@ -89,7 +90,11 @@ def _handler(stub: QMStub) -> type[BaseHTTPRequestHandler]:
             for key, value in reply.headers.items():
                 self.send_header(key, value)
             length = len(reply.body) if reply.length is None else reply.length
-            self.send_header("Content-Length", str(length))
+            if length >= 0:
+                self.send_header("Content-Length", str(length))
+            else:  # no length: the body ends when the connection closes
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             try:
