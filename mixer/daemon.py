@@ -19,7 +19,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -69,6 +69,10 @@ class Runner(Protocol):
     """What the daemon needs from a ``CycleRunner``."""
 
     def run_cycle(self) -> Report: ...
+
+    def log_config_loaded(self) -> None: ...
+
+    def log_config_refused(self, config_path: Path, errors: Sequence[str]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -165,6 +169,7 @@ class Daemon:
             if settings.metrics is not None:
                 self.metrics_server = self.metrics.serve(settings.metrics.listen)
             self._runner = self._build(settings)
+            self._runner.log_config_loaded()
             interval = self._interval(settings)
             self._check_watchdog(interval)
             scheduler = self._scheduler = BlockingScheduler(
@@ -331,6 +336,7 @@ class Daemon:
                     )
                 runner = self._build(settings)
             except MixerError as exc:
+                self._runner.log_config_refused(self.config_path, _problems(exc))
                 self.metrics.reload("error")
                 self.log.error(
                     "reload failed; keeping the running config and rules",
@@ -340,6 +346,7 @@ class Daemon:
                 return
             self._close(self._runner)
             self._runner, self.settings = runner, settings
+            runner.log_config_loaded()
             self.reloads += 1
             self.metrics.reload("ok")
             for warning in settings.warnings:
@@ -426,6 +433,12 @@ def _describe(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _problems(exc: MixerError) -> list[str]:
+    """Every problem of a refused reload, one line each (a config error lists them all)."""
+    problems = getattr(exc, "problems", None)
+    return [str(p) for p in problems] if problems else [exc.message]
 
 
 def _one_line(exc: MixerError) -> str:

@@ -12,10 +12,11 @@ import pytest
 from mixer.config import load_settings
 from mixer.emulator.scenario import load_scenario
 from mixer.engine.format_specs import MAX_RENDERED_CHARS
-from mixer.engine.rules import RuleLoadError, load_rules
-from mixer.engine.ruletests import RuleTestFileError, run_test_file
 from mixer.engine.trace import reason_sentence
 from mixer.errors import ConfigError
+from mixer.rule_loading import load_rules
+from mixer.rulefile import RuleLoadError
+from mixer.ruletests import RuleTestFileError, run_test_file
 
 WIDE_RULE = """
 rules:
@@ -101,7 +102,7 @@ def test_an_alias_bomb_in_a_rule_test_file_is_refused(tmp_path: Path) -> None:
     """`amo-mixer test` refuses an aliased test file in one line naming file and line."""
     path = tmp_path / "bomb.yaml"
     path.write_text(alias_bomb(), encoding="utf-8")
-    with pytest.raises(RuleTestFileError, match=r"bomb\.yaml:2: invalid YAML: YAML aliases"):
+    with pytest.raises(RuleTestFileError, match=r"bomb\.yaml:2:8: invalid YAML: YAML aliases"):
         run_test_file(path)
 
 
@@ -111,5 +112,5 @@ def test_an_alias_bomb_in_a_scenario_is_refused(tmp_path: Path) -> None:
     path.write_text(alias_bomb(), encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_scenario(path)
-    assert "bomb.yaml:2: scenario is not valid YAML (YAML aliases (*a)" in caught.value.message
+    assert "bomb.yaml:2:8: scenario is not valid YAML: YAML aliases (*a)" in caught.value.message
     assert "\n" not in caught.value.message

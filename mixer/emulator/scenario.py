@@ -8,8 +8,8 @@ scenario's ``timezone``.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, time, timedelta
+import typing
+from datetime import UTC, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,8 +26,13 @@ from pydantic import (
     model_validator,
 )
 
-from mixer import yaml_aliases
+from mixer.deadline_tag import DEADLINE_TAG
+from mixer.durations import parse_duration
 from mixer.errors import ConfigError
+from mixer.opsfiles.fields import Duration, parse_local_deadline
+from mixer.opsfiles.marked_yaml import KeyPath, key_lines, load_yaml, syntax_error_at
+from mixer.opsfiles.problems import did_you_mean, key_path
+from mixer.opsfiles.reading import UnreadableFile, read_text
 
 __all__ = [
     "AgentShift",
@@ -43,22 +48,6 @@ __all__ = [
     "shipped_scenarios",
 ]
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
-_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-
-
-def parse_span(text: str | int | float) -> timedelta:
-    """``"1d 2h30m"`` / ``"90s"`` / a number of seconds -> timedelta (ValueError if not)."""
-    if isinstance(text, bool):
-        raise ValueError("expected a duration like '30m', '2h' or '1d 4h'")
-    if isinstance(text, int | float):
-        return timedelta(seconds=float(text))
-    compact = text.strip().replace(" ", "")
-    if not compact or _DURATION.sub("", compact):
-        raise ValueError(f"{text!r} is not a duration like '30m', '2h' or '1d 4h'")
-    seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(compact))
-    return timedelta(seconds=seconds)
-
 
 def parse_local_time(text: str) -> datetime:
     """``"YYYY-MM-DD HH:MM[:SS]"`` -> naive local datetime (ValueError if not)."""
@@ -71,13 +60,12 @@ def parse_local_time(text: str) -> datetime:
 
 
 def _parse_deadline(text: str) -> datetime:
-    """A date-only deadline means the end of that day (the next local midnight)."""
-    stripped = text.strip()
-    try:
-        day = datetime.strptime(stripped, "%Y-%m-%d")
-    except ValueError:
-        return parse_local_time(stripped)
-    return day + timedelta(days=1)
+    """A deadline as rule files write one (a date alone is the end of that day), in QM
+    local time: it also becomes the list's notes tag, which the mixer reads as local."""
+    moment = parse_local_deadline(text)
+    if moment.tzinfo is not None:
+        raise ValueError(f"deadline {text.strip()!r}: leave out the UTC offset (QM local time)")
+    return moment
 
 
 def _parse_clock(text: str) -> time | None:
@@ -90,7 +78,7 @@ def _parse_clock(text: str) -> time | None:
         raise ValueError(f"{text!r} is not a time of day like '08:00'") from exc
 
 
-Span = Annotated[timedelta, Field(description="a duration like '3m', '2h', '1d 4h'")]
+Span = Annotated[Duration, Field(description="a duration like '3m', '2h', '1d 4h'")]
 
 
 class _Model(BaseModel):
@@ -111,7 +99,7 @@ class NumberBatch(_Model):
         try:
             parse_local_time(value)
         except ValueError:
-            parse_span(value)
+            parse_duration(value)
         return value
 
     def when(self, start_local: datetime) -> datetime:
@@ -119,7 +107,7 @@ class NumberBatch(_Model):
         try:
             return parse_local_time(self.at)
         except ValueError:
-            return start_local + parse_span(self.at)
+            return start_local + parse_duration(self.at)
 
 
 class ListSpec(_Model):
@@ -161,7 +149,7 @@ class ListSpec(_Model):
 
     def notes_with_deadline(self) -> str:
         """The listNotes QM shows: the notes plus a ``deadline: ...`` tag the mixer reads."""
-        if self.deadline is None or "deadline:" in self.notes:
+        if self.deadline is None or DEADLINE_TAG.search(self.notes):
             return self.notes
         tag = f"deadline: {self.deadline.strip()}"
         return f"{self.notes}; {tag}" if self.notes else tag
@@ -227,11 +215,6 @@ class HandlingTime(_Model):
     min: Span
     max: Span
 
-    @field_validator("min", "max", mode="before")
-    @classmethod
-    def _span(cls, value: Any) -> timedelta:
-        return value if isinstance(value, timedelta) else parse_span(value)
-
     @model_validator(mode="after")
     def _check_order(self) -> HandlingTime:
         if self.min > self.max or self.min <= timedelta(0):
@@ -257,7 +240,9 @@ class Scenario(_Model):
     """A whole emulator run. ``start`` is timezone-aware once validated."""
 
     description: str = ""
-    start: datetime = Field(description="QM local time 'YYYY-MM-DD HH:MM'")
+    start: datetime = Field(
+        description="QM local time 'YYYY-MM-DD HH:MM', or 'now' (the moment it is loaded)"
+    )
     duration: Span = Field(default=timedelta(days=1))
     timezone: str = "Europe/Zurich"
     seed: int = 1
@@ -269,7 +254,10 @@ class Scenario(_Model):
     outcomes: Outcomes = Field(default_factory=Outcomes)
     reschedule_after: Span = Field(default=timedelta(hours=2))
     max_attempts: int = Field(
-        default=3, ge=1, description="after this many reschedules a number fails for good"
+        default=3,
+        ge=1,
+        description="calls per number at most: the call that reaches this many attempts is "
+        "final, so a number is rescheduled at most max_attempts - 1 times",
     )
     _name: str = PrivateAttr(default="")
 
@@ -278,18 +266,15 @@ class Scenario(_Model):
     def _start(cls, value: Any) -> datetime:
         if isinstance(value, datetime):
             return value
+        if str(value).strip().lower() == "now":  # the moment the file is loaded
+            return datetime.now(UTC).replace(second=0, microsecond=0)
         return parse_local_time(str(value))
-
-    @field_validator("duration", "reschedule_after", mode="before")
-    @classmethod
-    def _span(cls, value: Any) -> timedelta:
-        return value if isinstance(value, timedelta) else parse_span(value)
 
     @field_validator("handling_time", mode="before")
     @classmethod
     def _handling(cls, value: Any) -> Any:
         if isinstance(value, str | int | float):
-            span = parse_span(value)
+            span = parse_duration(value)
             return {"min": span, "max": span}
         return value
 
@@ -345,14 +330,39 @@ def shipped_scenarios() -> list[str]:
     return sorted(path.stem for path in _scenario_dir().glob("*.yaml"))
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
+def _scenario_problem(path: Path, lines: dict[KeyPath, int], error: Any) -> str:
+    """``file:line: at 'path': message``, with "did you mean" for an unknown key."""
+    loc: KeyPath = tuple(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        hint = did_you_mean(str(loc[-1]), _keys_beside(loc))
+        message = f"unknown key '{loc[-1]}'" + (f" ({hint})" if hint else "")
+    line = next((lines[loc[:d]] for d in range(len(loc), 0, -1) if loc[:d] in lines), 1)
+    return f"{path}:{line}: at '{key_path(loc) or '(top level)'}': {message}"
+
+
+def _keys_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the scenario schema allows where the last part of ``loc`` stands."""
+    model: type[BaseModel] = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int) or part not in model.model_fields:
+            continue  # a list index, or a campaign name (a dict key)
+        found = _model_in(model.model_fields[part].annotation)
+        if found is None:
+            return []
+        model = found
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds, directly or inside list[...] / dict[str, ...] / Optional."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
@@ -366,23 +376,21 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             f"{', '.join(shipped_scenarios())}"
         )
     try:
-        raw = yaml_aliases.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read scenario {path}: {exc}") from exc
+        raw, _ = load_yaml(read_text(path))
+    except UnreadableFile as exc:
+        raise ConfigError(f"cannot read scenario {path}: {exc.reason}") from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
-        raise ConfigError(f"{where}: scenario is not valid YAML ({problem})") from exc
+        mark, what = syntax_error_at(exc)
+        where = f"{path}:{mark.line}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: scenario is not valid YAML: {what}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a scenario must be a YAML mapping (start, campaigns, ...)")
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            f"{path}: at '{_field_path(tuple(err['loc']))}': {err['msg']}" for err in exc.errors()
-        ]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ConfigError(f"invalid scenario {problems[0]}{more}", problems) from exc
+        problems = [_scenario_problem(path, key_lines(raw), err) for err in exc.errors()]
+        if len(problems) == 1:
+            raise ConfigError(f"invalid scenario {problems[0]}") from exc
+        raise ConfigError(f"invalid scenario {path}: {len(problems)} problems", problems) from exc
     scenario._name = path.stem
     return scenario

@@ -59,6 +59,10 @@ class ListEvaluation:
     standby: bool
     outcomes: RuleOutcomes = field(repr=False)
     fired_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    # The rule memory the evaluation started from: which rules were in effect before.
+    previous_rules: Mapping[str, RuleMemory] = field(default_factory=dict, repr=False)
+    # (rule, message) for every rule that raised on this list: the plan leaves it alone.
+    errors: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def build(
@@ -74,6 +78,8 @@ class ListEvaluation:
         standby: bool,
         outcomes: RuleOutcomes,
         fired_rules: tuple[Rule, ...],
+        previous_rules: Mapping[str, RuleMemory],
+        errors: tuple[tuple[str, str], ...] = (),
     ) -> ListEvaluation:
         """The same object as the constructor makes, without its call per field: one is
         built per list per cycle. Still frozen: assigning an attribute raises."""
@@ -89,6 +95,8 @@ class ListEvaluation:
             standby=standby,
             outcomes=outcomes,
             fired_rules=fired_rules,
+            previous_rules=previous_rules,
+            errors=errors,
         )
         return self
 
@@ -97,8 +105,47 @@ class ListEvaluation:
 
     @cached_property
     def reason(self) -> str:
-        """One sentence from the fired rules' descriptions."""
-        return reason_sentence(self.fired_rules, self.outcomes.facts)
+        """One sentence from the descriptions of the rules whose effect the list carries;
+        led by the pausing rules that stopped applying when that is why it resumes."""
+        reason = reason_sentence(self._split[0], self.outcomes.facts)
+        if not self.released:
+            return reason
+        names = ", ".join(self.released)
+        verb = "applies" if len(self.released) == 1 else "apply"
+        why = f"Resumed: {names}, which paused it, no longer {verb}"
+        return f"{why}." if not self._split[0] else f"{why}; {reason[:1].lower()}{reason[1:]}"
+
+    @property
+    def carried(self) -> tuple[str, ...]:
+        """The fired rules whose effect the result carries (each sets something no later
+        fired rule sets again), in rule order."""
+        return tuple([r.name for r in self._split[0]])
+
+    @property
+    def overridden(self) -> tuple[str, ...]:
+        """The fired rules every part of whose effect a later fired rule set again."""
+        return tuple([r.name for r in self._split[1]])
+
+    @cached_property
+    def _split(self) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
+        return _carried_and_overridden(self.fired_rules)
+
+    @cached_property
+    def released(self) -> tuple[str, ...]:
+        """Rules that paused the list until now and no longer apply, when it resumes."""
+        if self.paused or not self.previous_rules:
+            return ()
+        fired = {r.name for r in self.fired_rules}
+        return tuple(
+            [
+                rule.name
+                for rule in self.outcomes.rules
+                if rule.paused is True
+                and rule.name not in fired
+                and self.previous_rules.get(rule.name, _IDLE).active
+                and not self.rule_memory.get(rule.name, _IDLE).active
+            ]
+        )
 
     @cached_property
     def facts(self) -> Mapping[str, object]:
@@ -260,6 +307,7 @@ def _evaluate_list(
             null_here = frozenset(compress(watched.names, map(_IS_NONE, values)))
     remembered = mem.rules
     rows: list[Row] = []
+    errors: list[tuple[str, str]] = []
     fired: list[Rule] = []
     new_memory: dict[str, RuleMemory] = {}
     stopped = False
@@ -313,6 +361,8 @@ def _evaluate_list(
                 rule, facts, null_here, previous, now, shared
             )
         rows.append(row)
+        if isinstance(row, RuleOutcome) and row.error is not None:
+            errors.append((rule_name, row.error))
         if isinstance(row, RuleOutcome) and row.effect:
             effect = row.effect
             fired.append(rule)
@@ -333,6 +383,8 @@ def _evaluate_list(
         standby=facts.get("standby") is True,
         outcomes=RuleOutcomes(rules, tuple(rows), facts),
         fired_rules=tuple(fired),
+        previous_rules=remembered,
+        errors=tuple(errors),
     )
 
 
@@ -430,3 +482,18 @@ def _evaluate_rule(
     if condition is False and not (pending or cooldown_left or effect):
         return Skipped.FALSE, memory
     return RuleOutcome(condition, nulls, error, pending, cooldown_left, effect), memory
+
+
+def _carried_and_overridden(
+    fired: Sequence[Rule],
+) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
+    """Split fired rules (in order) into those whose effect survives, at least in part,
+    and those whose every key (weight, paused) a later fired rule sets again."""
+    seen: set[str] = set()
+    carried: list[Rule] = []
+    overridden: list[Rule] = []
+    for rule in reversed(fired):
+        keys = {k for k, v in (("weight", rule.weight), ("paused", rule.paused)) if v is not None}
+        (carried if not keys or keys - seen else overridden).append(rule)
+        seen |= keys
+    return tuple(reversed(carried)), tuple(reversed(overridden))

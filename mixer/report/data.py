@@ -1,7 +1,9 @@
 """Decision-log records → the plain data the report draws (pure: no files, no plotly).
 
 The page is drawn in the browser from one JSON document, so everything here is
-JSON-shaped: times are epoch milliseconds (UTC), series are columnar lists. Cycle points
+JSON-shaped: times are wall-clock milliseconds of the report's zone (epoch milliseconds
+shifted by the zone's offset, so the page draws local times as plotly draws UTC), series
+are columnar lists. Cycle points
 are thinned to about ``max_points`` per list, always keeping the points where a list's
 weight, paused flag or reservability changed, so step lines stay exact. Runs of the same
 dry-run decision repeated cycle after cycle become one table row with a count.
@@ -12,10 +14,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from mixer.printable import printable
+from mixer.records import (
+    ConfigRecord,
+    CycleRecord,
+    DecisionRecord,
+    ErrorRecord,
+    GuardrailRecord,
+    OverrideRecord,
+    iso_utc,
+    parse_record,
+)
 
 DEFAULT_MAX_POINTS = 2000
 """Cycle points kept per list before thinning starts (change points always kept)."""
@@ -59,6 +71,9 @@ class ReportData:
     events: list[dict[str, Any]]
     first_ms: int | None
     last_ms: int | None
+    zone: str = "UTC"  # the zone every time of the report is in
+    # Start-ups and reloads (applied or refused): marked on every campaign's timeline.
+    config: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -74,7 +89,7 @@ class ReportData:
         lists = sum(len(c["lists"]) for c in self.campaigns)
         span = ""
         if self.first_ms is not None and self.last_ms is not None:
-            span = f", {_fmt_ms(self.first_ms)} → {_fmt_ms(self.last_ms)} UTC"
+            span = f", {_fmt_ms(self.first_ms)} → {_fmt_ms(self.last_ms)} {self.zone}"
         return (
             f"{_plural(len(self.campaigns), 'campaign')}, {_plural(lists, 'list')}, "
             f"{_plural(self.total('cycles'), 'cycle')}, "
@@ -90,43 +105,55 @@ class ReportData:
             "events": self.events,
             "first": self.first_ms,
             "last": self.last_ms,
+            "zone": self.zone,
+            "config": self.config,
         }
 
 
 def collect(
-    records: Iterable[Mapping[str, Any]], *, max_points: int = DEFAULT_MAX_POINTS
+    records: Iterable[Mapping[str, Any]],
+    *,
+    max_points: int = DEFAULT_MAX_POINTS,
+    zone: tzinfo = UTC,
 ) -> ReportData:
-    """Fold decision-log records (in log order) into the report's data."""
+    """Fold decision-log records (in log order) into the report's data, times in ``zone``."""
     campaigns: dict[str, _Campaign] = {}
     events: list[dict[str, Any]] = []
     open_rows: dict[tuple[str, str], dict[str, Any]] = {}
     first: int | None = None
     last: int | None = None
+    config: list[dict[str, Any]] = []
 
-    for record in records:
-        t = _ms(record.get("ts"))
-        name = record.get("campaign")
-        if t is None or not isinstance(name, str):
+    for raw in records:
+        record = parse_record(raw)
+        if isinstance(record, ConfigRecord) and record.ts is not None:
+            config.append(_config_change(record, zone))
             continue
+        if record is None or record.ts is None or record.campaign is None:
+            continue
+        t = _wall_ms(record.ts, zone)
         first = t if first is None else min(first, t)
         last = t if last is None else max(last, t)
-        camp = campaigns.get(name)
+        camp = campaigns.get(record.campaign)
         if camp is None:
-            camp = campaigns[name] = _Campaign(printable(name))
-        event = record.get("event")
-        if event == "cycle":
+            camp = campaigns[record.campaign] = _Campaign(printable(record.campaign))
+        if isinstance(record, CycleRecord):
             _add_cycle(camp, record, t)
-        elif event == "decision":
+        elif isinstance(record, DecisionRecord):
             _add_decision(camp, record, t, events, open_rows)
-        elif event == "override":
+        elif isinstance(record, OverrideRecord):
             camp.overrides += 1
             _add_override(camp, record, t, events)
-        elif event == "guardrail":
-            camp.guardrails += 1
-            _add_alert(camp, record, t, events, "guardrail")
-        elif event == "error":
+        elif isinstance(record, GuardrailRecord):
+            camp.guardrails += not record.ended  # an end marks when a standing stop ended
+            lists = printable(", ".join(record.lists))
+            text = f"{record.guardrail}: {record.reason}" if record.reason else record.guardrail
+            text = printable(text)
+            _add_alert(camp, record.mode, t, events, "guardrail", lists, text)
+        elif isinstance(record, ErrorRecord):
             camp.errors += 1
-            _add_alert(camp, record, t, events, "error")
+            text = printable(f"{record.kind}: {record.error}".rstrip(": "))
+            _add_alert(camp, None, t, events, "error", "", text)
 
     events.sort(key=lambda e: e["t"])
     return ReportData(
@@ -134,7 +161,21 @@ def collect(
         events=[{k: v for k, v in e.items() if not k.startswith("_")} for e in events],
         first_ms=first,
         last_ms=last,
+        zone=str(getattr(zone, "key", None) or zone.tzname(None) or zone),
+        config=config,
     )
+
+
+def _config_change(record: ConfigRecord, zone: tzinfo) -> dict[str, Any]:
+    assert record.ts is not None
+    if record.outcome == "refused":
+        text = "reload refused, the running config stays: " + printable("; ".join(record.errors))
+    else:
+        text = (
+            f"config loaded: rules {(record.rules_hash or '?')[:12]}, "
+            f"{record.rule_count} rules, mode {record.mode}"
+        )
+    return {"t": _wall_ms(record.ts, zone), "outcome": record.outcome, "text": text}
 
 
 def keep_indices(states: Sequence[object], limit: int) -> list[int]:
@@ -152,47 +193,38 @@ def keep_indices(states: Sequence[object], limit: int) -> list[int]:
 # -- folding ------------------------------------------------------------------------
 
 
-def _add_cycle(camp: _Campaign, record: Mapping[str, Any], t: int) -> None:
+def _add_cycle(camp: _Campaign, record: CycleRecord, t: int) -> None:
     camp.cycles += 1
-    outcome = str(record.get("outcome") or "ok")
-    camp.outcomes[outcome] = camp.outcomes.get(outcome, 0) + 1
-    cycle_id = record.get("cycle_id")
-    camp.last_cycle_id = cycle_id if isinstance(cycle_id, str) else None
-    lists = record.get("lists")
-    if not isinstance(lists, Mapping):
-        return
-    for list_name, state in lists.items():
-        if not isinstance(state, Mapping):
-            continue
-        camp.series.setdefault(printable(str(list_name)), []).append(
+    camp.outcomes[record.outcome] = camp.outcomes.get(record.outcome, 0) + 1
+    camp.last_cycle_id = record.cycle_id
+    for list_name, state in record.lists.items():
+        camp.series.setdefault(printable(list_name), []).append(
             _Point(
                 t=t,
-                weight=_int(state.get("weight")),
-                paused=_bool(state.get("paused")),
-                can_reserve=_bool(state.get("can_reserve")),
-                added=_int(state.get("added")),
-                pulled=_int(state.get("pulled")),
-                completed=_int(state.get("completed")),
+                weight=state.weight,
+                paused=state.paused,
+                can_reserve=state.can_reserve,
+                added=state.added,
+                pulled=state.pulled,
+                completed=state.completed,
             )
         )
 
 
 def _add_decision(
     camp: _Campaign,
-    record: Mapping[str, Any],
+    record: DecisionRecord,
     t: int,
     events: list[dict[str, Any]],
     open_rows: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
     camp.decisions += 1
-    applied = record.get("applied") is True
+    applied = record.applied
     camp.applied += applied
-    list_name = printable(str(record.get("list", "")))
-    before = _state(record.get("before"))
-    after = _state(record.get("after"))
-    rules = [str(r) for r in record.get("rules") or () if r is not None]
-    cycle_id = record.get("cycle_id")
-    signature = (before, after, tuple(rules), applied, record.get("mode"))
+    list_name = printable(record.list or "")
+    before, after = record.before, record.after
+    rules = list(record.rules)
+    signature = (before, after, record.rules, applied, record.mode)
     key = (camp.name, list_name)
     row = open_rows.get(key)
     # A dry-run repeats the same decision every cycle: one row per unbroken run.
@@ -203,23 +235,24 @@ def _add_decision(
     ):
         row["repeat"] += 1
         row["until"] = t
-        row["_cycle"] = cycle_id
+        row["_cycle"] = record.cycle_id
         return
     row = {
         "t": t,
         "campaign": camp.name,
         "event": "decision",
         "list": list_name,
-        "mode": record.get("mode"),
-        "weight": [before[0], after[0]],
-        "paused": [before[1], after[1]],
+        "mode": record.mode,
+        "weight": [before.weight, after.weight],
+        "paused": [before.paused, after.paused],
         "rules": rules,
-        "reason": printable(str(record.get("reason") or "")),
+        "overridden": list(record.overridden),
+        "reason": printable(record.reason),
         "applied": applied,
         "repeat": 1,
         "until": t,
         "_sig": signature,
-        "_cycle": cycle_id,
+        "_cycle": record.cycle_id,
     }
     open_rows[key] = row
     events.append(row)
@@ -227,9 +260,9 @@ def _add_decision(
         {
             "t": t,
             "list": list_name,
-            "weight": after[0],
-            "before": before[0],
-            "paused": [before[1], after[1]],
+            "weight": after.weight,
+            "before": before.weight,
+            "paused": [before.paused, after.paused],
             "applied": applied,
             "reason": row["reason"],
         }
@@ -237,24 +270,22 @@ def _add_decision(
 
 
 def _add_override(
-    camp: _Campaign, record: Mapping[str, Any], t: int, events: list[dict[str, Any]]
+    camp: _Campaign, record: OverrideRecord, t: int, events: list[dict[str, Any]]
 ) -> None:
-    expected = _state(record.get("expected"))
-    found = _state(record.get("found"))
-    list_name = printable(str(record.get("list", "")))
-    reason = printable(str(record.get("reason") or ""))
-    hold = record.get("hold_until")
-    if hold and "hold" not in reason.lower():
-        reason = f"{reason} (hold until {hold})".strip()
+    expected, found = record.expected, record.found
+    list_name = printable(record.list or "")
+    reason = printable(record.reason)
+    if record.hold_until is not None and "hold" not in reason.lower():
+        reason = f"{reason} (hold until {iso_utc(record.hold_until)})".strip()
     events.append(
         {
             "t": t,
             "campaign": camp.name,
             "event": "override",
             "list": list_name,
-            "mode": record.get("mode"),
-            "weight": [expected[0], found[0]],
-            "paused": [expected[1], found[1]],
+            "mode": record.mode,
+            "weight": [expected.weight, found.weight],
+            "paused": [expected.paused, found.paused],
             "rules": [],
             "reason": reason,
             "applied": None,
@@ -266,9 +297,9 @@ def _add_override(
         {
             "t": t,
             "list": list_name,
-            "weight": found[0],
-            "before": expected[0],
-            "paused": [expected[1], found[1]],
+            "weight": found.weight,
+            "before": expected.weight,
+            "paused": [expected.paused, found.paused],
             "applied": None,
             "reason": reason,
         }
@@ -277,27 +308,20 @@ def _add_override(
 
 def _add_alert(
     camp: _Campaign,
-    record: Mapping[str, Any],
+    mode: str | None,
     t: int,
     events: list[dict[str, Any]],
     kind: str,
+    lists: str,
+    text: str,
 ) -> None:
-    if kind == "guardrail":
-        lists = [printable(str(x)) for x in record.get("lists") or ()]
-        label = str(record.get("guardrail") or "guardrail")
-        reason = printable(str(record.get("reason") or ""))
-        text = f"{label}: {reason}" if reason else label
-    else:
-        lists = []
-        label = str(record.get("kind") or "error")
-        text = printable(f"{label}: {record.get('error') or ''}".rstrip(": "))
     events.append(
         {
             "t": t,
             "campaign": camp.name,
             "event": kind,
-            "list": ", ".join(lists),
-            "mode": record.get("mode"),
+            "list": lists,
+            "mode": mode,
             "weight": None,
             "paused": None,
             "rules": [],
@@ -367,32 +391,11 @@ def _paused_spans(points: Sequence[_Point]) -> list[list[int]]:
     return spans
 
 
-def _state(value: object) -> tuple[int | None, bool | None]:
-    if not isinstance(value, Mapping):
-        return (None, None)
-    return (_int(value.get("weight")), _bool(value.get("paused")))
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
-
-
-def _bool(value: object) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _ms(value: object) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
+def _wall_ms(when: datetime, zone: tzinfo) -> int:
+    """Epoch milliseconds shifted by ``zone``'s offset at that moment: the page draws
+    them as UTC, so people read the zone's wall clock."""
+    offset = when.astimezone(zone).utcoffset() or timedelta(0)
+    return int((when.timestamp() + offset.total_seconds()) * 1000)
 
 
 def _fmt_ms(ms: int) -> str:

@@ -72,7 +72,10 @@ class DecisionPrinter:
         paused = f"paused {_yn(d.before_paused)}→{_yn(d.after_paused)}"
         if d.before_paused != d.after_paused:
             paused = self._c(_RED if d.after_paused else _GREEN, paused)
-        rules = printable(", ".join(d.rules) or "baseline")
+        rules = ", ".join(d.rules) or "baseline"
+        if d.overridden:
+            rules += f" (overridden: {', '.join(d.overridden)})"
+        rules = printable(rules)
         return (
             f"{self._c(_DIM, when)}  {campaign}/{printable(d.list)}  {weight}  {paused}  "
             f"{self._c(_CYAN, rules)}: {printable(d.reason)}"

@@ -1,4 +1,5 @@
-"""YAML without aliases, for every operator file (config, rules, rule tests, scenarios).
+"""YAML without aliases, for every operator file (config, rules, rule tests, scenarios):
+the marked loader of ``mixer.opsfiles.marked_yaml`` mixes this in.
 
 An alias (``*name``) repeats an anchored node; nine nested levels of ten aliases each
 expand a 330-byte file into a billion nodes (the "billion laughs"). Operator files have no
@@ -27,17 +28,3 @@ class NoAliasesMixin:
                 None, None, ALIAS_PROBLEM.format(anchor=event.anchor), event.start_mark
             )
         return super().compose_node(parent, index)  # type: ignore[misc]
-
-
-class SafeLoader(NoAliasesMixin, yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses aliases."""
-
-
-def safe_load(text: str) -> Any:
-    """``yaml.safe_load`` that refuses aliases."""
-    return yaml.load(text, Loader=SafeLoader)
-
-
-def compose(text: str) -> yaml.Node | None:
-    """``yaml.compose`` with the safe loader, refusing aliases."""
-    return yaml.compose(text, Loader=SafeLoader)

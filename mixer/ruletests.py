@@ -9,11 +9,11 @@ what it expects the mixer to decide. The format is described in docs/rules.md.
 
 from __future__ import annotations
 
-import difflib
+import glob
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,13 +21,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
-from mixer import yaml_aliases
+from mixer.config import GuardrailSettings, HistorySettings
 from mixer.engine.facts import EngineSettings, localize
 from mixer.engine.memory import HistorySample, ListMemory
-from mixer.engine.rules import Duration, RuleLoadError, load_rules
 from mixer.errors import MixerError
 from mixer.guardrails import Limits
+from mixer.opsfiles.marked_yaml import KeyPath, key_lines, load_yaml, plain, syntax_error_at
+from mixer.opsfiles.problems import did_you_mean, key_path
+from mixer.opsfiles.reading import UnreadableFile, read_text
 from mixer.plan import CampaignPlan, Decision, plan_campaign
+from mixer.rule_loading import load_rules
+from mixer.rulefile import RuleLoadError
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 
@@ -45,28 +49,10 @@ class RuleTestFileError(MixerError):
 # The test-file models
 
 
-class GuardrailSettings(BaseModel):
-    """Guardrail limits for the test (the config's ``guardrails:``)."""
+class RuleTestSettings(BaseModel):
+    """The test's settings: the QM time zone, the campaign, and the config's own
+    ``history:`` and ``guardrails:`` sections (same keys, defaults and checks)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    min_weight: int = 1
-    max_weight: int = 100
-    manual_hold: Duration = timedelta(hours=1)
-    max_step: int | str | None = Field(
-        None, description="an absolute step (10) or a percent ('25%')"
-    )
-    max_changes_per_day: int | None = None
-
-
-class HistorySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    window: Duration = timedelta(minutes=60)
-    min_history: Duration = timedelta(minutes=15)
-
-
-class TestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timezone: str = "UTC"
@@ -103,11 +89,13 @@ class Step(BaseModel):
     stopped: StrictBool | None = Field(None, description="expect a campaign guardrail stop")
 
 
-class TestFile(BaseModel):
+class RuleTestFile(BaseModel):
+    """A rule test file: the rule files it loads, settings, extra ``lists:``, the steps."""
+
     model_config = ConfigDict(extra="forbid")
 
     rules: list[str]
-    settings: TestSettings = Field(default_factory=TestSettings)
+    settings: RuleTestSettings = Field(default_factory=RuleTestSettings)
     lists: list[dict[str, Any]] = Field(default_factory=list)
     steps: list[Step]
 
@@ -131,7 +119,9 @@ class Failure:
 
 
 @dataclass
-class TestResult:
+class RuleTestResult:
+    """How one test file went: steps run, expectations checked, what failed."""
+
     path: str
     steps: int = 0
     expectations: int = 0
@@ -186,11 +176,11 @@ _NEW_LIST = ListSnapshot(
 )
 
 
-def run_test_file(path: Path) -> TestResult:
+def run_test_file(path: Path) -> RuleTestResult:
     """Run one test file; raises ``RuleTestFileError`` when it cannot be run at all."""
-    spec = _read(path)
-    tz = _timezone(spec.settings.timezone, path)
-    rule_paths = [(path.parent / p) for p in spec.rules]
+    spec, lines = _read(path)
+    tz = _timezone(spec.settings.timezone, f"{path}:{_line(lines, ('settings', 'timezone'))}")
+    rule_paths = _rule_paths(spec.rules, path, lines)
     extra: list[tuple[str, str]] = []
     if spec.lists:
         extra.append((f"{path} (lists)", yaml.safe_dump({"lists": spec.lists})))
@@ -205,20 +195,20 @@ def run_test_file(path: Path) -> TestResult:
         history_window=spec.settings.history.window,
         min_history=spec.settings.history.min_history,
     )
-    limits = _limits(spec.settings.guardrails, path)
+    limits = _limits(spec.settings.guardrails)
     rules = ruleset.for_campaign(spec.settings.campaign)
 
-    result = TestResult(str(path))
+    result = RuleTestResult(str(path))
     state: dict[str, ListSnapshot] = {}
     memory: dict[str, ListMemory] = {}
     history: dict[str, list[HistorySample]] = {}
     previous: datetime | None = None
     for number, step in enumerate(spec.steps, start=1):
-        now = _parse_at(step.at, tz, path, number)
+        now = _parse_at(step.at, tz, f"{path}:{_line(lines, ('steps', number - 1, 'at'))}", number)
         if previous is not None and now <= previous:
             raise RuleTestFileError(f"{path}: step {number}: 'at' must be after the step before")
         previous = now
-        state = _apply_lists(state, step.lists, tz, path, number)
+        state = _apply_lists(state, step.lists, tz, path, number, lines)
         snapshot = CampaignSnapshot(spec.settings.campaign, tuple(state.values()), now)
         for item in snapshot.lists:
             history.setdefault(item.name, []).append(
@@ -238,35 +228,84 @@ def run_test_file(path: Path) -> TestResult:
     return result
 
 
-def _read(path: Path) -> TestFile:
+def _rule_paths(patterns: Sequence[str], path: Path, lines: dict[KeyPath, int]) -> list[Path]:
+    """``rules:`` entries relative to the test file, globs expanded as the config does:
+    each match once, sorted; an entry matching no file is an error naming its line."""
+    found: list[Path] = []
+    for index, pattern in enumerate(patterns):
+        full = path.parent / pattern
+        matches = sorted(Path(m) for m in glob.glob(str(full), recursive=True) if Path(m).is_file())
+        if not matches:
+            what = "matches no file" if glob.has_magic(pattern) else "is not a file"
+            raise RuleTestFileError(
+                f"{path}:{_line(lines, ('rules', index))}: rules: {pattern!r} {what} (paths "
+                f"are relative to the test file's directory, {path.parent})"
+            )
+        found.extend(m for m in matches if m not in found)
+    return found
+
+
+def _line(lines: dict[KeyPath, int], where: KeyPath) -> int:
+    """The line of ``where`` in the test file, or of its nearest ancestor there (else 1)."""
+    for depth in range(len(where), 0, -1):
+        line = lines.get(tuple(where[:depth]))
+        if line is not None:
+            return line
+    return 1
+
+
+def _read(path: Path) -> tuple[RuleTestFile, dict[KeyPath, int]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RuleTestFileError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise RuleTestFileError(f"{path}: not UTF-8 text") from None
+        text = read_text(path)
+    except UnreadableFile as exc:
+        reason = exc.reason if exc.not_text else f"cannot read: {exc.reason}"
+        raise RuleTestFileError(f"{path}: {reason}") from None
     try:
-        data = yaml_aliases.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise RuleTestFileError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
+        data, _ = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise RuleTestFileError(f"{path}: invalid YAML: {exc}") from None
+        mark, what = syntax_error_at(exc)
+        if not isinstance(exc, yaml.MarkedYAMLError):
+            raise RuleTestFileError(f"{path}: invalid YAML: {what}") from None
+        where = f"{mark.line}:{mark.column + 1}" if mark else "1"
+        raise RuleTestFileError(f"{path}:{where}: invalid YAML: {what}") from None
+    lines = key_lines(data)
     try:
-        return TestFile.model_validate(data)
+        return RuleTestFile.model_validate(plain(data)), lines
     except ValidationError as exc:
-        problems = [_validation_problem(e) for e in exc.errors()]
+        problems = [_validation_problem(e, path, lines) for e in exc.errors()]
         raise RuleTestFileError(f"{path}: not a valid test file", problems) from None
 
 
-def _validation_problem(error: Mapping[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error["loc"])
+_MODEL_BELOW: dict[str, type[BaseModel]] = {
+    "settings": RuleTestSettings,
+    "history": HistorySettings,
+    "guardrails": GuardrailSettings,
+    "steps": Step,
+}
+
+
+def _validation_problem(error: Mapping[str, Any], path: Path, lines: dict[KeyPath, int]) -> str:
+    """``file:line: steps[0].expect.B2B.weigth: unknown key (did you mean 'weight'?)``."""
+    loc: KeyPath = tuple(error["loc"])
+    where = f"{path}:{_line(lines, loc)}: {key_path(loc)}"
     if error["type"] == "extra_forbidden":
-        return f"{loc}: unknown key"
-    return f"{loc}: {str(error['msg']).removeprefix('Value error, ')}"
+        hint = did_you_mean(str(loc[-1]), _keys_beside(loc))
+        return f"{where}: unknown key" + (f" ({hint})" if hint else "")
+    return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
 
 
-def _timezone(name: str, path: Path) -> ZoneInfo:
+def _keys_beside(loc: KeyPath) -> list[str]:
+    """The keys the test-file schema allows where the last part of ``loc`` stands."""
+    named = [p for p in loc[:-1] if isinstance(p, str)]
+    model: type[BaseModel] = RuleTestFile
+    if len(named) >= 2 and named[-2] == "expect":
+        model = Expectation
+    elif named:
+        model = _MODEL_BELOW.get(named[-1], RuleTestFile)
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _timezone(name: str, path: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -275,29 +314,18 @@ def _timezone(name: str, path: Path) -> ZoneInfo:
         ) from None
 
 
-def _limits(g: GuardrailSettings, path: Path) -> Limits:
-    step: int | None = None
-    percent: float | None = None
-    if isinstance(g.max_step, str):
-        try:
-            percent = float(g.max_step.strip().removesuffix("%"))
-        except ValueError:
-            raise RuleTestFileError(
-                f"{path}: settings.guardrails.max_step {g.max_step!r}: use a number or 'N%'"
-            ) from None
-    else:
-        step = g.max_step
+def _limits(g: GuardrailSettings) -> Limits:
     return Limits(
         min_weight=g.min_weight,
         max_weight=g.max_weight,
         manual_hold=g.manual_hold,
-        max_step=step,
-        max_step_percent=percent,
+        max_step=g.max_step,
+        max_step_percent=g.max_step_percent,
         max_changes_per_day=g.max_changes_per_day,
     )
 
 
-def _parse_at(text: str, tz: ZoneInfo, path: Path, number: int) -> datetime:
+def _parse_at(text: str, tz: ZoneInfo, path: str, number: int) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -313,6 +341,7 @@ def _apply_lists(
     tz: ZoneInfo,
     path: Path,
     number: int,
+    lines: dict[KeyPath, int],
 ) -> dict[str, ListSnapshot]:
     result = dict(state)
     for name, fields in changes.items():
@@ -323,16 +352,18 @@ def _apply_lists(
         for key, value in fields.items():
             target = _FIELDS.get(key)
             if target is None:
-                close = difflib.get_close_matches(key, list(_FIELDS), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = did_you_mean(key, _FIELDS)
+                hint = f" ({hint})" if hint else ""
+                line = _line(lines, ("steps", number - 1, "lists", name, key))
                 raise RuleTestFileError(
-                    f"{path}: step {number}: list {name!r}: unknown field '{key}'{hint}"
+                    f"{path}:{line}: step {number}: list {name!r}: unknown field '{key}'{hint}"
                 )
             values[target] = value
         try:
             result[name] = _snapshot(result.get(name) or replace(_NEW_LIST, name=name), values, tz)
         except (TypeError, ValueError) as exc:
-            raise RuleTestFileError(f"{path}: step {number}: list {name!r}: {exc}") from None
+            line = _line(lines, ("steps", number - 1, "lists", name))
+            raise RuleTestFileError(f"{path}:{line}: step {number}: list {name!r}: {exc}") from None
     return result
 
 
@@ -370,7 +401,7 @@ def _last_pull(value: object, tz: ZoneInfo) -> datetime | None:
     return localize(datetime.fromisoformat(str(value).strip()), tz)
 
 
-def _check(result: TestResult, number: int, step: Step, plan: CampaignPlan) -> None:
+def _check(result: RuleTestResult, number: int, step: Step, plan: CampaignPlan) -> None:
     decisions = {d.list: d for d in plan.decisions}
     if step.stopped is not None:
         result.expectations += 1
@@ -476,9 +507,9 @@ def _describe_got(decision: Decision | None, plan: CampaignPlan, name: str) -> s
     )
 
 
-def run_test_files(paths: Sequence[Path]) -> list[TestResult | RuleTestFileError]:
+def run_test_files(paths: Sequence[Path]) -> list[RuleTestResult | RuleTestFileError]:
     """Run every file; an unreadable file is returned as its error, the others still run."""
-    results: list[TestResult | RuleTestFileError] = []
+    results: list[RuleTestResult | RuleTestFileError] = []
     for path in paths:
         try:
             results.append(run_test_file(path))
