@@ -50,9 +50,14 @@ class ListCounters:
     pulled: int | None
     completed: int | None
     can_reserve: bool | None
+    # For replay (facts from deadline tags, the completed state, idle minutes); None in
+    # logs written before they were recorded, and then not written back.
+    notes: str | None = None
+    dialer_state: str | None = None
+    last_pull: str | None = None  # ISO 8601 in the QM time zone
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "weight": self.weight,
             "paused": self.paused,
             "added": self.added,
@@ -60,6 +65,11 @@ class ListCounters:
             "completed": self.completed,
             "can_reserve": self.can_reserve,
         }
+        if self.notes is not None:
+            out["notes"] = self.notes
+            out["dialer_state"] = self.dialer_state
+            out["last_pull"] = self.last_pull
+        return out
 
     @classmethod
     def from_json(cls, value: object) -> ListCounters:
@@ -71,6 +81,9 @@ class ListCounters:
             pulled=_int(v.get("pulled")),
             completed=_int(v.get("completed")),
             can_reserve=_bool(v.get("can_reserve")),
+            notes=_str(v.get("notes")),
+            dialer_state=_str(v.get("dialer_state")),
+            last_pull=_str(v.get("last_pull")),
         )
 
 

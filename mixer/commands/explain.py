@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
     from mixer.engine.names import glob_warnings
     from mixer.plan import plan_campaign
-    from mixer.rule_loading import load_rules
+    from mixer.preflight import check_setup
     from mixer.store import StateStore
     from mixer.wiring import engine_settings_from, limits_from, state_path
 
@@ -70,8 +70,11 @@ def run(args: argparse.Namespace) -> int:
             f"{_hint(args.campaign, settings.campaigns)}: the config lists "
             f"{', '.join(settings.campaigns)}"
         )
+    checked = check_setup(settings)
+    for warning in checked.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     rule_files = settings.rule_files()
-    rules = load_rules(rule_files).for_campaign(args.campaign)
+    rules = checked.rules.for_campaign(args.campaign)
     drift = rules_drift(rule_files, settings.decision_log)
     now = _parse_at(args.at, zone) if args.at else SystemClock().now()
     snapshot = _read_snapshot(args, settings, now)

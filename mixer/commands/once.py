@@ -54,15 +54,21 @@ def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
     from mixer.lock import StateLock
     from mixer.logs import SilentLog, configure_logging
+    from mixer.preflight import check_setup
     from mixer.wiring import build_runner, state_path
 
     settings = settings_from(args)
     zone = zone_from(args, settings)
     configure_logging(debug=args.debug, stream=sys.stderr, quiet=True)
     mode = args.mode or settings.mode
+    checked = check_setup(settings)  # exit 2 before any QM call, as check would say
+    for warning in checked.warnings:
+        print(f"amo-mixer: warning: {warning}", file=sys.stderr)
     # The runner's own log lines (cycle, rule error) are what the table and the stderr
     # lines below say once, for a person.
-    build = functools.partial(build_runner, settings, clock=SystemClock(), log=SilentLog())
+    build = functools.partial(
+        build_runner, settings, clock=SystemClock(), log=SilentLog(), rules=checked.rules
+    )
     if mode == "dry-run":
         # A preview: plans from the state on disk (a running daemon's too) and writes
         # nothing there, so it needs no lock.

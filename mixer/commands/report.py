@@ -36,6 +36,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--title", help="the page title (default: names the config)")
     parser.add_argument(
+        "--replay-rules",
+        nargs="+",
+        metavar="NEW_GLOB",
+        help="add a section replaying these rule files over the same range (needs --since): "
+        "old vs new weights per list, as amo-mixer replay computes them",
+    )
+    parser.add_argument(
         "-o",
         "--output",
         type=Path,
@@ -62,6 +69,15 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:  # pragma: no cover - the package ships with mixer
         raise MixerError(f"the report module cannot load: {exc}") from exc
     plotly_js()  # fail in one line before reading a large log when plotly is missing
+    replay_files = None
+    if args.replay_rules:
+        from mixer.commands.simulate import expand_rule_args
+        from mixer.rule_loading import load_rules
+
+        if since is None:
+            raise UsageError("--replay-rules needs --since: the range to replay (e.g. 7d)")
+        replay_files = expand_rule_args(args.replay_rules)
+        load_rules(replay_files)  # a broken rules file fails here, in one line
 
     from mixer.decisions import log_files, read_records
 
@@ -79,7 +95,15 @@ def run(args: argparse.Namespace) -> int:
             f"cannot read the decision log {log_path}: {exc.strerror or exc}; check its permissions"
         ) from exc
     title = args.title or f"amo-mixer decisions · {settings.config_path.name}"
-    write_report(args.output, render_report(data, title=title, generated_at=now, zone=zone))
+    replay = None
+    if replay_files is not None and since is not None:
+        from mixer.commands.replay import replay_log
+
+        result = replay_log(settings, replay_files, since, until or now, campaign=args.campaign)
+        replay = {**result.to_dict(), "rule_files": [str(p) for p in replay_files]}
+    write_report(
+        args.output, render_report(data, title=title, generated_at=now, zone=zone, replay=replay)
+    )
     skipped = f" ({records.skipped} unreadable lines skipped)" if records.skipped else ""
     print(f"{args.output}: {data.summary_line()}{skipped}")
     return 0

@@ -38,13 +38,20 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mixer.commands.explain import render_trace, trace_as_json
     from mixer.daemon import Daemon
+    from mixer.listener import WhyViews
     from mixer.logs import configure_logging
 
     configure_logging(debug=args.debug)
     factory = functools.partial(_watched_runner, on_terminal=_isatty(sys.stdout))
+    why = WhyViews(text=render_trace, data=trace_as_json)
     return Daemon(
-        args.config, environ=os.environ, max_cycles=args.max_cycles, runner_factory=factory
+        args.config,
+        environ=os.environ,
+        max_cycles=args.max_cycles,
+        runner_factory=factory,
+        why=why,
     ).run()
 
 

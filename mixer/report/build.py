@@ -53,11 +53,20 @@ def build_report(
 
 
 def render_report(
-    data: ReportData, *, title: str, generated_at: datetime, zone: tzinfo = UTC
+    data: ReportData,
+    *,
+    title: str,
+    generated_at: datetime,
+    zone: tzinfo = UTC,
+    replay: Mapping[str, Any] | None = None,
 ) -> str:
-    """The page for already collected ``data`` (collected in the same ``zone``)."""
+    """The page for already collected ``data`` (collected in the same ``zone``);
+    ``replay`` (``ReplayResult.to_dict()``) adds the section comparing the running rules
+    with new ones."""
     stamp = f"{generated_at.astimezone(zone):%Y-%m-%d %H:%M:%S} {data.zone}"
     document = {"title": title, "generated_at": stamp, **data.as_json()}
+    if replay is not None:
+        document["replay"] = dict(replay)
     values = {
         "TITLE": html.escape(title),
         "GENERATED": html.escape(stamp),

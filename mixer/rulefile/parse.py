@@ -35,7 +35,10 @@ __all__ = ["ParsedRules", "RuleLoadError", "parse_rules"]
 
 
 class RuleLoadError(MixerError):
-    """Rule files that cannot be used; ``problems`` lists every problem of every file."""
+    """Rule files that cannot be used; ``problems`` lists every problem of every file.
+    Exit code 2, like an invalid config: nothing reaches QM."""
+
+    exit_code = 2
 
     def __init__(self, problems: list[Problem]) -> None:
         count = len(problems)
