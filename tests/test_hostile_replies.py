@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import stamina
 import structlog
-from qm_stub import QMStub, qm_list, stub_config, stub_settings
+from qm_stateful_stub import StatefulQM, qm_list, stub_config, stub_settings
 
 from mixer.clock import FakeClock, SystemClock
 from mixer.cycle import CycleRunner
@@ -41,7 +41,7 @@ def records(config: Path, event: str) -> list[dict[str, Any]]:
     return [r for r in rows if r["event"] == event]
 
 
-def written(stub: QMStub) -> list[tuple[str, int, bool]]:
+def written(stub: StatefulQM) -> list[tuple[str, int, bool]]:
     return [
         (e["listName"], e["weight"], e["paused"]) for _, entries in stub.writes for e in entries
     ]
@@ -61,7 +61,7 @@ rules:
 def test_a_recreated_list_starts_with_fresh_memory(tmp_path: Path) -> None:
     """2(a): a list the mixer paused, deleted and re-created paused by a human (its
     counters went backwards), is not resumed by resume-refilled; the cycle says so."""
-    stub = QMStub(
+    stub = StatefulQM(
         {
             "Sales": [
                 qm_list("A", nNumbersAdded=100, nNumbersPulled=100, dialerCanReserve="closed"),
@@ -101,7 +101,7 @@ rules:
     when: added > 0
     set: {paused: true}
 """
-    stub = QMStub(
+    stub = StatefulQM(
         {
             "Sales": [
                 qm_list("S1", listState="suspended"),
@@ -136,7 +136,7 @@ rules:
     when: added > 0
     set: {weight: 50}
 """
-    stub = QMStub({"Sales": [qm_list("D", 10), qm_list("D", 20), qm_list("C", 30)]})
+    stub = StatefulQM({"Sales": [qm_list("D", 10), qm_list("D", 20), qm_list("C", 30)]})
     with stub.serve() as url:
         config = stub_config(tmp_path, url, rules)
         mixer = runner(config)
@@ -174,7 +174,7 @@ rules:
     when: idle_minutes > 30
     set: {paused: true}
 """
-    stub = QMStub({"Sales": [qm_list("A", lastPull="2024-10-27 02:30:00"), qm_list("B")]})
+    stub = StatefulQM({"Sales": [qm_list("A", lastPull="2024-10-27 02:30:00"), qm_list("B")]})
     clock = FakeClock(datetime(2024, 10, 27, 1, 35, tzinfo=UTC))
     with stub.serve() as url:
         config = stub_config(tmp_path, url, rules)
@@ -197,7 +197,7 @@ rules:
     when: added > 0
     set: {weight: "base_weight * 50"}
 """
-    stub = QMStub({"Sales": [qm_list("Z", 0), qm_list("H", 500), qm_list("C", 10)]})
+    stub = StatefulQM({"Sales": [qm_list("Z", 0), qm_list("H", 500), qm_list("C", 10)]})
     with stub.serve() as url:
         config = stub_config(tmp_path, url, rules)
         mixer = runner(config)
@@ -228,7 +228,7 @@ rules:
     set: {weight: 50}
 """
     item = qm_list("X")
-    stub = QMStub({"Bad": [item], "Good": [qm_list("Y")]})
+    stub = StatefulQM({"Bad": [item], "Good": [qm_list("Y")]})
     body = json.dumps({"amoCampaignName": "Bad", "lists": [item]})
     original = f'"{field}": {item[field]}'
     assert body.count(original) == 1
@@ -257,7 +257,7 @@ rules:
     when: added > 0
     set: {weight: 50}
 """
-    stub = QMStub({"Bad": [qm_list("X")], "Good": [qm_list("Y")]})
+    stub = StatefulQM({"Bad": [qm_list("X")], "Good": [qm_list("Y")]})
     with stub.serve() as url:
         config = stub_config(tmp_path, url, rules, campaigns=["Bad", "Good"])
         mixer = runner(config)
@@ -288,7 +288,7 @@ rules:
     when: added > 0
     set: {weight: 50}
 """
-    stub = QMStub({"Bad": [qm_list("X")], "Good": [qm_list("Y")]})
+    stub = StatefulQM({"Bad": [qm_list("X")], "Good": [qm_list("Y")]})
     with stub.serve() as url:
         config = stub_config(tmp_path, url, rules, campaigns=["Bad", "Good"])
         mixer = runner(config)
@@ -310,7 +310,7 @@ rules:
 def test_a_rescheduled_number_is_not_a_recreated_list(tmp_path: Path) -> None:
     """2(a): pulled going back by a rescheduled number (never below the completed
     count) is a living list: its memory is kept, the mixer still resumes what it paused."""
-    stub = QMStub(
+    stub = StatefulQM(
         {
             "Sales": [
                 qm_list(

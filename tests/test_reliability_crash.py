@@ -321,12 +321,12 @@ def test_sigkill_at_each_point_of_the_write_path(tmp_path: Path, point: str) -> 
     import sys
 
     import stamina
-    from qm_stub import QMStub, qm_list, stub_config, stub_settings
+    from qm_stateful_stub import StatefulQM, qm_list, stub_config, stub_settings
 
     from mixer.clock import SystemClock
     from mixer.wiring import build_runner
 
-    stub = QMStub({"Sales": [qm_list("A", 10), qm_list("B", 20)]})
+    stub = StatefulQM({"Sales": [qm_list("A", 10), qm_list("B", 20)]})
     with stub.serve() as url, stamina.set_testing(True, attempts=1):
         config = stub_config(tmp_path, url, TRIPLE_RULES)
         child = subprocess.run(

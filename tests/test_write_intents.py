@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import stamina
-from qm_stub import QMStub, qm_list, stub_config, stub_settings
+from qm_stateful_stub import StatefulQM, qm_list, stub_config, stub_settings
 
 from mixer.clock import SystemClock
 from mixer.cycle import CycleRunner
@@ -38,8 +38,8 @@ def _no_retry_waits() -> Iterator[None]:
 
 
 @pytest.fixture
-def stub() -> QMStub:
-    return QMStub({"Sales": [qm_list("A", 10), qm_list("B", 20)]})
+def stub() -> StatefulQM:
+    return StatefulQM({"Sales": [qm_list("A", 10), qm_list("B", 20)]})
 
 
 def runner(config: Path) -> CycleRunner:
@@ -52,7 +52,7 @@ def records(config: Path, event: str) -> list[dict[str, Any]]:
     return [r for r in rows if r["event"] == event]
 
 
-def assert_no_compounding(stub: QMStub, config: Path) -> None:
+def assert_no_compounding(stub: StatefulQM, config: Path) -> None:
     """30 and 60 once each; one applied decision per list; no override invented."""
     assert stub.weights("Sales") == {"A": 30, "B": 60}
     sent = [(e["listName"], e["weight"]) for _, entries in stub.writes for e in entries]
@@ -65,7 +65,7 @@ def assert_no_compounding(stub: QMStub, config: Path) -> None:
 
 
 def test_lost_reply_and_failing_read_back_is_settled_as_the_mixers_own(
-    tmp_path: Path, stub: QMStub
+    tmp_path: Path, stub: StatefulQM
 ) -> None:
     """A write QM applied whose reply and read-back were lost is logged applied (late)
     next cycle, and is neither an override nor boosted again."""
@@ -93,7 +93,7 @@ def test_lost_reply_and_failing_read_back_is_settled_as_the_mixers_own(
 
 
 def test_full_disk_under_the_decision_log_after_the_write_does_not_compound(
-    tmp_path: Path, stub: QMStub
+    tmp_path: Path, stub: StatefulQM
 ) -> None:
     """ENOSPC on the decision log right after the write: the campaign fails with one
     line, and the next cycle logs the write once (late), never an override."""
@@ -121,7 +121,7 @@ def test_full_disk_under_the_decision_log_after_the_write_does_not_compound(
 
 
 def test_state_file_truncated_to_zero_is_refused_next_to_a_decision_log(
-    tmp_path: Path, stub: QMStub
+    tmp_path: Path, stub: StatefulQM
 ) -> None:
     """A 0-byte state file beside a non-empty decision log is refused with one line that
     says to restore it, and nothing is written; a missing one likewise."""
@@ -163,7 +163,7 @@ def test_corrupt_state_message_does_not_advise_starting_afresh(tmp_path: Path) -
     assert "relearns" not in message
 
 
-def test_an_intent_is_recorded_before_the_write_is_sent(tmp_path: Path, stub: QMStub) -> None:
+def test_an_intent_is_recorded_before_the_write_is_sent(tmp_path: Path, stub: StatefulQM) -> None:
     """When QM receives the write, the intent (campaign, list, before, after, cycle id)
     is already committed in the state file; once settled it is gone."""
     seen: list[list[tuple[Any, ...]]] = []
@@ -196,7 +196,7 @@ def test_an_intent_is_recorded_before_the_write_is_sent(tmp_path: Path, stub: QM
 
 
 def test_a_full_state_directory_is_one_clear_line_per_campaign(
-    tmp_path: Path, stub: QMStub
+    tmp_path: Path, stub: StatefulQM
 ) -> None:
     """SQLite's "database or disk is full" fails the campaign with one line that says to
     free space (no traceback), sends no write, and the next cycle carries on."""
@@ -226,7 +226,7 @@ def test_a_full_state_directory_is_one_clear_line_per_campaign(
 
 
 def test_explain_knows_a_pending_intent_for_the_mixers_own_write(
-    tmp_path: Path, stub: QMStub, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, stub: StatefulQM, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`explain` after a lost reply and failing read-back settles the pending intent as
     the next cycle would: no manual hold is shown for the mixer's own write."""
