@@ -151,6 +151,8 @@ class CycleRecord(Record):
     error: str | None
     duration_ms: float | None
     lists: Mapping[str, ListCounters] = field(default_factory=dict)
+    # From the read's reply to the write's reply (None: nothing written).
+    read_to_write_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -162,6 +164,7 @@ class CycleRecord(Record):
             "outcome": self.outcome,
             "error": self.error,
             "duration_ms": self.duration_ms,
+            "read_to_write_ms": self.read_to_write_ms,
             "lists": {name: c.to_json() for name, c in self.lists.items()},
         }
 
@@ -169,6 +172,7 @@ class CycleRecord(Record):
     def from_json(cls, r: Mapping[str, Any]) -> CycleRecord:
         lists = r.get("lists")
         duration = r.get("duration_ms")
+        window = r.get("read_to_write_ms")
         return cls(
             *_head(r),
             mode=_str(r.get("mode")),
@@ -178,6 +182,7 @@ class CycleRecord(Record):
             outcome=_str(r.get("outcome")) or "ok",
             error=_str(r.get("error")),
             duration_ms=float(duration) if isinstance(duration, int | float) else None,
+            read_to_write_ms=float(window) if isinstance(window, int | float) else None,
             lists={
                 str(name): ListCounters.from_json(state)
                 for name, state in (lists.items() if isinstance(lists, Mapping) else ())
