@@ -163,9 +163,14 @@ class CompiledRule:
     for_: timedelta | None
     cooldown: timedelta | None
     stop: bool
+    # A rule without timers whose effect reads no fact: its outcome when the condition
+    # holds is always the same (rows are never changed, so one serves every list).
+    fired: tuple[RuleOutcome, None] | None
 
     @classmethod
     def of(cls, rule: Rule) -> CompiledRule:
+        timed = rule.for_ is not None or rule.cooldown is not None
+        effect = rule.constant_effect
         return cls(
             rule=rule,
             name=rule.name,
@@ -175,14 +180,17 @@ class CompiledRule:
             constant=rule.when_source != "false",
             when_names=rule.when.names if rule.when is not None else frozenset(),
             when_sorted=rule.when_names,
-            effect=rule.constant_effect,
+            effect=effect,
             weight=rule.weight if isinstance(rule.weight, Expression) else None,
             weight_names=rule.weight_names,
             paused=rule.paused,
-            timed=rule.for_ is not None or rule.cooldown is not None,
+            timed=timed,
             for_=rule.for_,
             cooldown=rule.cooldown,
             stop=rule.stop,
+            fired=None
+            if timed or effect is None
+            else (RuleOutcome(True, (), None, None, None, effect), None),
         )
 
 
@@ -235,6 +243,7 @@ _IS_NONE = partial(is_, None)
 # immutable, so lists whose timers agree share one object within a cycle.
 _Timers = tuple[datetime | None, bool, datetime | None]
 _IDLE = RuleMemory()
+_FALSE_NO_MEMORY: tuple[Row, None] = (Skipped.FALSE, None)
 
 
 # -- one list -----------------------------------------------------------------------
@@ -311,29 +320,14 @@ def _evaluate_list(
 
 # -- one rule for one list ----------------------------------------------------------
 
-# A condition's outcome: its value (None: a null fact or an error), the null facts it
-# read, the error. The two common outcomes are shared.
-_Condition = tuple[bool | None, tuple[str, ...], str | None]
-_HOLDS: _Condition = (True, (), None)
-_FAILS: _Condition = (False, (), None)
 
-
-def _condition(
-    step: CompiledRule, facts: Mapping[str, object], null_here: frozenset[str]
-) -> _Condition:
-    when = step.when
-    if when is None:
-        return _HOLDS if step.constant else _FAILS
-    if null_here and not null_here.isdisjoint(step.when_names):
-        return None, tuple(n for n in step.when_sorted if n in null_here), None
+def _failed(when: Expression, facts: Mapping[str, object]) -> tuple[bool | None, str | None]:
+    """A condition whose compiled call raised: evaluated again through the wrapper, which
+    turns the fault into a one-line message."""
     try:
-        return _HOLDS if when.function(facts) else _FAILS
-    except Exception:  # evaluated again through the wrapper, for the message
-        pass
-    try:
-        return _HOLDS if when(facts) else _FAILS
+        return bool(when(facts)), None
     except ExpressionEvaluationError as exc:
-        return None, (), f"when: {exc.message}"
+        return None, f"when: {exc.message}"
 
 
 def _effect(
@@ -369,13 +363,27 @@ def _evaluate_rule(
 ) -> tuple[Row, RuleMemory | None]:
     """The rule's outcome for one list, and its memory after: None for a rule without
     timers (``previous`` is None for those; a timed rule never seen has ``_IDLE``)."""
-    condition, nulls, error = _condition(step, facts, null_here)
+    nulls: tuple[str, ...] = ()
+    error: str | None = None
+    condition: bool | None
+    when = step.when
+    if when is None:
+        condition = step.constant
+    elif null_here and not null_here.isdisjoint(step.when_names):
+        condition, nulls = None, tuple(n for n in step.when_sorted if n in null_here)
+    else:
+        try:
+            condition = bool(when.function(facts))
+        except Exception:
+            condition, error = _failed(when, facts)
     if previous is None:
         # No timers: in effect exactly while the condition holds.
         if not condition:
             if condition is False:
-                return Skipped.FALSE, None
+                return _FALSE_NO_MEMORY
             return RuleOutcome(condition, nulls, error, None, None, _EMPTY), None
+        if step.fired is not None:
+            return step.fired
         computed, nulls, error = _effect(step, facts, nulls)
         return RuleOutcome(True, nulls, error, None, None, computed), None
 
