@@ -166,6 +166,9 @@ class CompiledRule:
     # A rule without timers whose effect reads no fact: its outcome when the condition
     # holds is always the same (rows are never changed, so one serves every list).
     fired: tuple[RuleOutcome, None] | None
+    # The outcome of the condition reading a null fact, per set of null facts: lists of
+    # a campaign mostly lack the same facts (no deadline, no pull yet), so few sets occur.
+    null_rows: dict[frozenset[str], RuleOutcome]
 
     @classmethod
     def of(cls, rule: Rule) -> CompiledRule:
@@ -191,6 +194,7 @@ class CompiledRule:
             fired=None
             if timed or effect is None
             else (RuleOutcome(True, (), None, None, None, effect), None),
+            null_rows={},
         )
 
 
@@ -370,7 +374,13 @@ def _evaluate_rule(
     if when is None:
         condition = step.constant
     elif null_here and not null_here.isdisjoint(step.when_names):
-        condition, nulls = None, tuple(n for n in step.when_sorted if n in null_here)
+        row = step.null_rows.get(null_here)
+        if row is None:
+            nulls = tuple(n for n in step.when_sorted if n in null_here)
+            row = step.null_rows[null_here] = RuleOutcome(None, nulls, None, None, None, _EMPTY)
+        if previous is None or (not previous.active and previous.holding_since is None):
+            return row, previous  # out of effect, and no timer can move
+        condition, nulls = None, row.null_facts
     else:
         try:
             condition = bool(when.function(facts))
