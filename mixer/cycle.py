@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -34,7 +34,6 @@ from mixer.engine.memory import HistorySample
 from mixer.engine.rules import RuleSet
 from mixer.errors import MixerError
 from mixer.guardrails import Limits
-from mixer.metrics import MixerMetrics
 from mixer.plan import CampaignPlan, plan_campaign
 from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
@@ -52,6 +51,9 @@ from mixer.records import (
 )
 from mixer.snapshot import CampaignSnapshot, ListUpdate
 from mixer.store import StateStore
+
+if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
+    from mixer.metrics import MixerMetrics
 
 PRUNE_EVERY = timedelta(minutes=10)  # how far the history cut moves between two prunes
 
