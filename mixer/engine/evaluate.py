@@ -221,6 +221,23 @@ class CompiledRules:
 
 
 def compile_rules(rules: tuple[Rule, ...]) -> CompiledRules:
+    """``rules`` compiled, once per loaded rule tuple: a campaign's rules are the same
+    tuple every cycle until a reload, so its compiled form is kept (by identity)."""
+    found = _COMPILED.get(id(rules))
+    if found is not None and found.rules is rules:
+        return found
+    compiled = _compile(rules)
+    if len(_COMPILED) >= _COMPILED_KEPT:  # reloads leave old tuples behind: stay bounded
+        _COMPILED.clear()
+    _COMPILED[id(rules)] = compiled
+    return compiled
+
+
+_COMPILED: dict[int, CompiledRules] = {}  # id(rules) -> compiled; holds rules, so ids stay
+_COMPILED_KEPT = 256
+
+
+def _compile(rules: tuple[Rule, ...]) -> CompiledRules:
     names: set[str] = set()
     for rule in rules:
         if rule.when is not None:
@@ -247,6 +264,7 @@ _IS_NONE = partial(is_, None)
 # immutable, so lists whose timers agree share one object within a cycle.
 _Timers = tuple[datetime | None, bool, datetime | None]
 _IDLE = RuleMemory()
+_NULL_ROWS_KEPT = 1024
 _FALSE_NO_MEMORY: tuple[Row, None] = (Skipped.FALSE, None)
 
 
@@ -376,6 +394,8 @@ def _evaluate_rule(
     elif null_here and not null_here.isdisjoint(step.when_names):
         row = step.null_rows.get(null_here)
         if row is None:
+            if len(step.null_rows) >= _NULL_ROWS_KEPT:
+                step.null_rows.clear()
             nulls = tuple(n for n in step.when_sorted if n in null_here)
             row = step.null_rows[null_here] = RuleOutcome(None, nulls, None, None, None, _EMPTY)
         if previous is None or (not previous.active and previous.holding_since is None):
