@@ -73,6 +73,11 @@ class Tree:
             return [found]
         return [sys.executable, "-m", "mixer"]
 
+    def cwd(self) -> str:
+        """Where its processes start: ``python -c``/``-m`` put the start folder first on
+        the import path, so never in a source tree other than the one meant."""
+        return str(self.source) if self.source is not None else "/"
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ, AMO_MIXER_QM_PASSWORD=PASSWORD)
         env.pop("AMO_MIXER_CONFIG", None)
@@ -88,7 +93,7 @@ class Run:
     stdout: str
 
 
-def run_command(tree: Tree, args: Sequence[str], cwd: Path | None = None) -> Run:
+def run_command(tree: Tree, args: Sequence[str]) -> Run:
     """Run ``amo-mixer ARGS``; wall time here, CPU (user+sys) of the child from wait4."""
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -96,7 +101,7 @@ def run_command(tree: Tree, args: Sequence[str], cwd: Path | None = None) -> Run
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=tree.env(),
-        cwd=cwd,
+        cwd=tree.cwd(),
     )
     out, err = proc.communicate()
     wall = time.perf_counter() - start
@@ -159,6 +164,7 @@ def emulator(folder: Path, campaigns: int, lists: int, latency: float = 0.0) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=installed.env(),
+        cwd=installed.cwd(),
         text=True,
     )
     try:
@@ -359,7 +365,12 @@ def daemon_cycle(tree: Tree, config: Path) -> dict[str, float]:
     if tree.source is None:
         env.pop("PYTHONPATH", None)
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=tree.cwd(),
     )
     _child_cpu_since(0)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -374,7 +385,9 @@ def concurrency_of(tree: Tree) -> int:
         "f['concurrent_reads'].default)\n"
     )
     env = tree.env()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tree.cwd()
+    )
     _child_cpu_since(0)
     return int(done.stdout.strip() or 1)
 
