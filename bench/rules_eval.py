@@ -263,7 +263,7 @@ def phase_engine(lists: int, repeat: int) -> float | None:
         from mixer.engine.evaluate import evaluate
         from mixer.engine.facts import EngineSettings, compute_facts
         from mixer.engine.memory import HistorySample, ListMemory
-        from mixer.engine.rules import load_rules
+        from mixer.rule_loading import load_rules
         from mixer.snapshot import CampaignSnapshot, ListSnapshot
     except ImportError as exc:
         print(f"phase 2: skipped, the engine is not importable ({exc})")

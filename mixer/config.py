@@ -1,9 +1,12 @@
 """Settings: the typed, frozen models of the config file, and ``load_settings``.
 
-Loading is one pass that collects every problem before giving up, so an operator fixes
-the whole file at once: YAML syntax, duplicate keys, unknown keys (with a suggestion),
-types, durations, ranges, time zone, URL and password sources. Each problem reads
-``At 'qm.timeout': <reason> (line 12)``. Nothing here touches the network.
+Loading is a short sequence that collects every problem before giving up, so an operator
+fixes the whole file at once: read the file; load its YAML once (``mixer.opsfiles``, with
+the line of every key and duplicate keys); overlay the environment; normalise (drop keys
+only the loader sets, find the password); validate the models. YAML syntax, duplicate
+keys, unknown keys (with a suggestion), types, durations, ranges, time zone, URL and
+password sources each become one line ``At 'qm.timeout': <reason> (line 12)``. Nothing
+here touches the network.
 
 Environment overrides (``AMO_MIXER_QM__URL=...``) are merged into the file's data before
 validation, from the mapping the caller passes in (the process environment by default,
@@ -13,11 +16,9 @@ read at call time), so a reload sees the current environment and tests need not 
 
 from __future__ import annotations
 
-import difflib
 import glob
 import json
 import os
-import re
 import stat
 from collections.abc import Mapping
 from datetime import timedelta
@@ -40,10 +41,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from mixer.durations import format_duration, parse_duration
+from mixer.durations import format_duration
 from mixer.errors import ConfigError
+from mixer.opsfiles.fields import Duration, percent_step
+from mixer.opsfiles.marked_yaml import duplicate_keys, key_lines, load_yaml, plain, syntax_error_at
+from mixer.opsfiles.problems import Problem, closest, did_you_mean
+from mixer.opsfiles.reading import UnreadableFile, read_text
 
 ENV_PREFIX = "AMO_MIXER_"
 PASSWORD_ENV = "AMO_MIXER_QM_PASSWORD"
@@ -53,31 +57,6 @@ NON_SETTING_ENV = frozenset({PASSWORD_ENV, "AMO_MIXER_CONFIG"})
 
 PasswordSource = Literal["environment", "password_file", "credential", "literal", "none"]
 Path_ = tuple[str | int, ...]
-
-
-def _duration(value: object) -> object:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str | int | float):
-        return parse_duration(value)
-    raise ValueError("expected a duration like 90s, 15m, 1h30m or a number of seconds")
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*)+$"},
-                {"type": "number", "minimum": 0},
-            ],
-            "description": "a duration: 90s, 15m, 1h30m, 2d, or a number of seconds",
-        }
-    ),
-]
-
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
 class _Section(BaseModel):
@@ -169,8 +148,8 @@ class QMSettings(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else " (e.g. Europe/Zurich)"
+            close = closest(value, sorted(available_timezones()))
+            hint = f"; did you mean '{close}'?" if close else " (e.g. Europe/Zurich)"
             raise ValueError(f"unknown time zone '{value}'{hint}") from None
         return value
 
@@ -218,10 +197,10 @@ class GuardrailSettings(_Section):
     @model_validator(mode="before")
     @classmethod
     def _split_percent_step(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and isinstance(data.get("max_step"), str):
-            match = _PERCENT.match(data["max_step"])
-            if match and float(match.group(1)) > 0:
-                return {**data, "max_step": None, "max_step_percent": float(match.group(1))}
+        if isinstance(data, Mapping):
+            percent = percent_step(data.get("max_step"))
+            if percent is not None and percent > 0:
+                return {**data, "max_step": None, "max_step_percent": percent}
         return data
 
     @field_validator("max_step", mode="before")
@@ -230,7 +209,7 @@ class GuardrailSettings(_Section):
         if isinstance(value, bool):
             raise ValueError("expected a number of weight points like 10 or a percentage '25%'")
         if isinstance(value, str):
-            if _PERCENT.match(value):
+            if percent_step(value) is not None:
                 raise ValueError("a percentage step must be more than 0%")
             try:
                 value = int(value.strip())
@@ -318,12 +297,12 @@ def _one_or_many(value: object) -> object:
     return value
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Everything the mixer is configured with, paths made absolute."""
 
-    model_config = SettingsConfigDict(
-        frozen=True, extra="forbid", env_prefix=ENV_PREFIX, env_nested_delimiter="__"
-    )
+    # A plain model: load_settings overlays the environment it is given on the file's
+    # data, so the model itself never reads os.environ behind the caller's back.
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     config_path: Path = Field(Path("."), description="The file these settings came from.")
     qm: QMSettings = Field(description="How to reach QueueMetrics.")
@@ -354,19 +333,6 @@ class Settings(BaseSettings):
         None, description="Prometheus /metrics endpoint; omit to disable."
     )
     warnings: tuple[str, ...] = Field((), description="Notes from loading (set by the loader).")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_settings merges the file and the environment it is given; the models
-        # themselves never read os.environ behind the caller's back.
-        return (init_settings,)
 
     @field_validator("campaigns", "rules")
     @classmethod
@@ -426,32 +392,31 @@ def load_settings(
     path = Path(path).expanduser()
     config_path = Path(os.path.abspath(path))
     try:
-        text = config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _unreadable(path, "no such file (pass -c PATH or set AMO_MIXER_CONFIG)") from None
-    except OSError as exc:
-        raise _unreadable(path, exc.strerror or str(exc)) from None
-    except UnicodeDecodeError:
-        raise _unreadable(path, "not UTF-8 text") from None
+        text = read_text(config_path)
+    except UnreadableFile as exc:
+        reason = (
+            "no such file (pass -c PATH or set AMO_MIXER_CONFIG)" if exc.missing else exc.reason
+        )
+        raise _unreadable(path, reason) from None
 
-    reader = _Problems()
-    data = reader.parse_yaml(text)
+    problems = _Problems()
+    data = _load_yaml(text, problems)  # 1. the YAML, once, with the line of every key
     if data is None:
-        raise ConfigError(f"invalid config {path}: {reader.summary()}", reader.lines)
+        raise ConfigError(f"invalid config {path}: {problems.summary()}", problems.lines())
     warnings: list[str] = []
     literal_in_file = isinstance(data.get("qm"), dict) and data["qm"].get("password") is not None
-    reader.apply_environment(data, env, warnings)
-    reader.drop_derived_keys(data)
+    _overlay_environment(data, env, problems, warnings)  # 2. AMO_MIXER_* over the file
+    _drop_derived_keys(data, problems)  # 3. normalise: keys only the loader sets
     base = config_path.parent
-    password, source = _resolve_password(data, base, env, reader, read_secrets, warnings)
+    password, source = _resolve_password(data, base, env, problems, read_secrets, warnings)
 
     settings: Settings | None = None
     try:
-        settings = Settings(**data)
+        settings = Settings(**data)  # 4. validate
     except ValidationError as exc:
-        reader.add_validation_errors(exc)
-    if reader.lines or settings is None:
-        raise ConfigError(f"invalid config {path}: {reader.summary()}", reader.lines)
+        problems.add_validation_errors(exc)
+    if problems.found or settings is None:
+        raise ConfigError(f"invalid config {path}: {problems.summary()}", problems.lines())
 
     if literal_in_file and _readable_by_others(config_path):
         warnings.append(
@@ -524,120 +489,31 @@ def settings_json_schema() -> dict[str, Any]:
 
 
 class _Problems:
-    """Collects problems, with the YAML line or the environment variable of each key."""
+    """The problems found so far, each placed by its key's line or environment variable."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.found: list[Problem] = []
         self.key_lines: dict[Path_, int] = {}
         self.from_env: dict[Path_, str] = {}
 
     def add(self, where: Path_, reason: str) -> None:
-        origin = ""
+        line, origin = 0, None
         for depth in range(len(where), 0, -1):
             prefix = where[:depth]
             if prefix in self.from_env:
-                origin = f" (from {self.from_env[prefix]})"
+                origin = self.from_env[prefix]
                 break
             if prefix in self.key_lines:
-                origin = f" (line {self.key_lines[prefix]})"
+                line = self.key_lines[prefix]
                 break
-        self.lines.append(f"At '{_dotted(where) or '<top>'}': {reason}{origin}")
-
-    def summary(self) -> str:
-        count = len(self.lines)
-        return f"{count} problem{'s' if count != 1 else ''}"
-
-    def parse_yaml(self, text: str) -> dict[str, Any] | None:
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the file"
-            problem = getattr(exc, "problem", None) or str(exc)
-            self.lines.append(f"At {where}: YAML syntax error: {problem}")
-            return None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            self.lines.append("At '<top>': expected a mapping of keys (qm:, campaigns:, ...)")
-            return None
-        if root is not None:
-            self._walk(root, ())
-        return _string_keys(data)
-
-    def _walk(self, node: yaml.Node, where: Path_) -> None:
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for key_node, value_node in node.value:
-                key = str(key_node.value)
-                child = (*where, key)
-                if key in seen:
-                    self.key_lines[child] = key_node.start_mark.line + 1
-                    self.add(child, "key given more than once")
-                seen.add(key)
-                self.key_lines.setdefault(child, key_node.start_mark.line + 1)
-                self._walk(value_node, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self.key_lines.setdefault((*where, index), item.start_mark.line + 1)
-                self._walk(item, (*where, index))
-
-    def apply_environment(
-        self, data: dict[str, Any], environ: Mapping[str, str], warnings: list[str]
-    ) -> None:
-        for name in sorted(environ):
-            if not name.startswith(ENV_PREFIX) or name in NON_SETTING_ENV:
-                continue
-            where: Path_ = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
-            annotation = _annotation_at(where)
-            if annotation is None:
-                warnings.append(f"environment variable {name} is not a setting: ignored")
-                continue
-            self.from_env[where] = name
-            value = self._env_value(where, environ[name], annotation)
-            node = data
-            for key in map(str, where[:-1]):
-                if not isinstance(node.get(key), dict):
-                    node[key] = {}
-                node = node[key]
-            node[str(where[-1])] = value
-
-    def _env_value(self, where: Path_, text: str, annotation: Any) -> object:
-        nullable = type(None) in get_args(annotation)
-        if nullable and text.strip().lower() in ("", "null", "none"):
-            return None
-        is_section = any(
-            isinstance(a, type) and issubclass(a, BaseModel)
-            for a in (annotation, *get_args(annotation))
-        )
-        if is_section or (get_origin(annotation) is tuple and text.lstrip().startswith("[")):
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as exc:
-                self.add(where, f"not valid JSON: {exc.msg}")
-                return None
-        if get_origin(annotation) is tuple:
-            return tuple(item.strip() for item in text.split(",") if item.strip())
-        return text
-
-    def drop_derived_keys(self, data: dict[str, Any]) -> None:
-        for section, names in _DERIVED.items():
-            node: Any = data
-            for key in section:
-                node = node.get(key) if isinstance(node, dict) else None
-            if not isinstance(node, dict):
-                continue
-            for name in names & node.keys():
-                self.add((*section, name), "unknown key" + _suggest(name, section))
-                del node[name]
+        self.found.append(Problem("", line, None, reason, path=where, origin=origin))
 
     def add_validation_errors(self, error: ValidationError) -> None:
         for item in error.errors(include_url=False, include_input=False):
             where: Path_ = tuple(item["loc"])
             kind = item["type"]
             if kind == "extra_forbidden":
-                reason = "unknown key" + _suggest(str(where[-1]), where[:-1])
+                reason = "unknown key" + _unknown_key_hint(str(where[-1]), where[:-1])
             elif kind == "missing":
                 reason = "required key is missing"
             elif kind in ("model_type", "dict_type", "model_attributes_type"):
@@ -645,6 +521,89 @@ class _Problems:
             else:
                 reason = str(item["msg"]).removeprefix("Value error, ")
             self.add(where, reason)
+
+    def lines(self) -> list[str]:
+        return [problem.at_path() for problem in self.found]
+
+    def summary(self) -> str:
+        count = len(self.found)
+        return f"{count} problem{'s' if count != 1 else ''}"
+
+
+def _load_yaml(text: str, problems: _Problems) -> dict[str, Any] | None:
+    """The file's mapping with text keys, or None (and the problem) when there is none."""
+    try:
+        data, _ = load_yaml(text)
+    except yaml.YAMLError as exc:
+        mark, what = syntax_error_at(exc)
+        line, column = (mark.line, mark.column) if mark else (0, None)
+        problems.found.append(Problem("", line, None, f"YAML syntax error: {what}", column=column))
+        return None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.add((), "expected a mapping of keys (qm:, campaigns:, ...)")
+        return None
+    problems.key_lines = key_lines(data)
+    for repeated, mark in duplicate_keys(data):
+        problems.key_lines[repeated] = mark.line
+        problems.add(repeated, "key given more than once")
+    return _string_keys(plain(data))
+
+
+def _overlay_environment(
+    data: dict[str, Any], environ: Mapping[str, str], problems: _Problems, warnings: list[str]
+) -> None:
+    """``AMO_MIXER_QM__URL=...`` sets ``qm.url``: each variable naming a setting replaces
+    the file's value; one with the prefix naming nothing is a warning."""
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in NON_SETTING_ENV:
+            continue
+        where: Path_ = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+        annotation = _annotation_at(where)
+        if annotation is None:
+            warnings.append(f"environment variable {name} is not a setting: ignored")
+            continue
+        problems.from_env[where] = name
+        value = _env_value(where, environ[name], annotation, problems)
+        node = data
+        for key in map(str, where[:-1]):
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[str(where[-1])] = value
+
+
+def _env_value(where: Path_, text: str, annotation: Any, problems: _Problems) -> object:
+    nullable = type(None) in get_args(annotation)
+    if nullable and text.strip().lower() in ("", "null", "none"):
+        return None
+    is_section = any(
+        isinstance(a, type) and issubclass(a, BaseModel)
+        for a in (annotation, *get_args(annotation))
+    )
+    if is_section or (get_origin(annotation) is tuple and text.lstrip().startswith("[")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.add(where, f"not valid JSON: {exc.msg}")
+            return None
+    if get_origin(annotation) is tuple:
+        return tuple(item.strip() for item in text.split(",") if item.strip())
+    return text
+
+
+def _drop_derived_keys(data: dict[str, Any], problems: _Problems) -> None:
+    """Keys only the loader sets (``warnings``, ``max_step_percent``…) are unknown keys."""
+    for section, names in _DERIVED.items():
+        node: Any = data
+        for key in section:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        for name in names & node.keys():
+            problems.add((*section, name), "unknown key" + _unknown_key_hint(name, section))
+            del node[name]
 
 
 def _string_keys(data: dict[Any, Any]) -> dict[str, Any]:
@@ -668,18 +627,11 @@ def _annotation_at(where: Path_) -> Any:
     return None
 
 
-def _suggest(name: str, section: Path_) -> str:
+def _unknown_key_hint(name: str, section: Path_) -> str:
     if section not in _SECTIONS:
         return ""
-    close = difflib.get_close_matches(name, _file_keys(section), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def _dotted(where: Path_) -> str:
-    text = ""
-    for key in where:
-        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
-    return text
+    hint = did_you_mean(name, _file_keys(section))
+    return f"; {hint}" if hint else ""
 
 
 def _resolve_password(

@@ -22,10 +22,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from mixer.audit import loaded_record, refused_record
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.decisions import DecisionLog
@@ -34,11 +36,12 @@ from mixer.engine.memory import HistorySample
 from mixer.engine.rules import RuleSet
 from mixer.errors import MixerError
 from mixer.guardrails import Limits
-from mixer.plan import CampaignPlan, plan_campaign
+from mixer.plan import CampaignPlan, RuleError, plan_campaign
 from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
 from mixer.records import (
     AnyRecord,
+    ConfigRecord,
     CycleRecord,
     DecisionRecord,
     ErrorRecord,
@@ -72,6 +75,10 @@ class CampaignResult:
     # meanwhile could go unseen (None: nothing written).
     read_to_write_ms: float | None = None
 
+    @property
+    def rule_errors(self) -> tuple[RuleError, ...]:
+        return self.plan.rule_errors if self.plan is not None else ()
+
 
 @dataclass
 class CycleReport:
@@ -101,7 +108,19 @@ class CycleReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(r.outcome == "error" for r in self.results.values()) else 0
+        """1 when a campaign failed or a rule raised for a list (that list was left alone)."""
+        failed = any(r.outcome == "error" or r.rule_errors for r in self.results.values())
+        return 1 if failed else 0
+
+
+@dataclass
+class _StandingStop:
+    """A guardrail stop that repeats cycle after cycle: logged when it begins and ends."""
+
+    signature: tuple[object, ...]
+    guardrail: str
+    lists: tuple[str, ...]
+    cycles: int = 1
 
 
 class CycleRunner:
@@ -122,6 +141,7 @@ class CycleRunner:
         log: Any = None,
         mode: Mode | None = None,
         on_result: Callable[[CampaignResult], None] | None = None,
+        rules_hash: str | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -135,11 +155,15 @@ class CycleRunner:
         self.limits = limits
         self.engine_settings = engine_settings
         self.on_result = on_result
+        self.rules_hash = rules_hash  # short hash of the rule set, on every cycle record
         # Created at the first cycle with more than one campaign, kept until close().
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
         self._pruned_to: datetime | None = None  # the last cut prune_history applied
         self._read_at: dict[str, float] = {}  # per campaign: when its last read replied
+        # Per campaign: the stop in force, and each failing (list, rule) with its cycles.
+        self._standing_stops: dict[str, _StandingStop] = {}
+        self._failing_rules: dict[str, dict[tuple[str, str], int]] = {}
 
     def run_cycle(self) -> CycleReport:
         now = self.clock.now()
@@ -256,20 +280,8 @@ class CycleRunner:
             )
             if self.metrics:
                 self.metrics.override(campaign)
-        for stop in plan.stops:
-            self._append(
-                GuardrailRecord(
-                    now,
-                    cycle_id,
-                    campaign,
-                    mode=self.mode,
-                    guardrail=stop.guardrail,
-                    lists=stop.lists,
-                    reason=stop.reason,
-                )
-            )
-            if self.metrics:
-                self.metrics.guardrail_stop(campaign, stop.guardrail)
+        self._log_rule_errors(plan, now, cycle_id)
+        repeated = self._log_stops(plan, now, cycle_id)
 
         result = CampaignResult(campaign, "guardrail" if plan.stopped else "ok", plan=plan)
         written: set[str] = set()
@@ -277,7 +289,8 @@ class CycleRunner:
             written = self._write(plan, result, now, cycle_id)
         result.applied = bool(written)
         result.writes = len(written)
-        for d in plan.decisions:
+        # A refused plan that repeats the last cycle's was logged when it began.
+        for d in () if repeated else plan.decisions:
             self._append(
                 DecisionRecord(
                     now,
@@ -337,6 +350,121 @@ class CycleRunner:
     def _append(self, record: AnyRecord) -> None:
         self.decision_log.append(record.to_json())
 
+    def log_config_loaded(self) -> None:
+        """Record the configuration this runner was built with (start-up, reload)."""
+        files = [Path(f.path) for f in self.rules.files]
+        self._log_config(
+            loaded_record(
+                self.clock.now(),
+                self.settings.config_path,
+                files,
+                rule_count=sum(len(f.rules) for f in self.rules.files),
+                campaigns=self.settings.campaigns,
+                mode=self.mode,
+            )
+        )
+
+    def log_config_refused(self, config_path: Path, errors: Sequence[str]) -> None:
+        """Record a reload that was refused: this runner's configuration stays in force."""
+        self._log_config(refused_record(self.clock.now(), config_path, errors))
+
+    def _log_config(self, record: ConfigRecord) -> None:
+        self._append(record)
+        self.decision_log.sync()
+
+    def _log_rule_errors(self, plan: CampaignPlan, now: datetime, cycle_id: str) -> None:
+        """Each (list, rule) error goes to the decision log and the daemon's log when it
+        begins; the daemon's log says when it clears. The metric counts every cycle."""
+        campaign = plan.campaign
+        before = self._failing_rules.get(campaign, {})
+        now_failing: dict[tuple[str, str], int] = {}
+        for error in plan.rule_errors:
+            key = (error.list, error.rule)
+            now_failing[key] = before.get(key, 0) + 1
+            if self.metrics:
+                self.metrics.rule_error(error.rule)
+            if key in before:
+                continue
+            self._append(
+                ErrorRecord(
+                    now,
+                    cycle_id,
+                    campaign,
+                    error=f"rule {error.rule!r} failed for list {error.list!r}: "
+                    f"{error.message}; the list was left as QM has it",
+                    kind="rule",
+                    rule=error.rule,
+                    list=error.list,
+                )
+            )
+            self.log.warning(
+                "rule error",
+                campaign=campaign,
+                list=error.list,
+                rule=error.rule,
+                error=error.message,
+            )
+        for (list_name, rule), cycles in before.items():
+            if (list_name, rule) not in now_failing:
+                self.log.warning(
+                    "rule error cleared",
+                    campaign=campaign,
+                    list=list_name,
+                    rule=rule,
+                    cycles=cycles,
+                )
+        if now_failing:
+            self._failing_rules[campaign] = now_failing
+        else:
+            self._failing_rules.pop(campaign, None)
+
+    def _log_stops(self, plan: CampaignPlan, now: datetime, cycle_id: str) -> bool:
+        """Log guardrail stops as edges; True when this plan repeats the standing stop
+        (same guardrail, lists and refused decisions), which was logged when it began."""
+        campaign = plan.campaign
+        standing = self._standing_stops.get(campaign)
+        signature = (
+            tuple((s.guardrail, s.lists) for s in plan.stops),
+            tuple((d.list, d.after_weight, d.after_paused) for d in plan.decisions),
+        )
+        if self.metrics:
+            for stop in plan.stops:
+                self.metrics.guardrail_stop(campaign, stop.guardrail)
+        if standing is not None and plan.stops and standing.signature == signature:
+            standing.cycles += 1
+            return True
+        if standing is not None:
+            self._append(
+                GuardrailRecord(
+                    now,
+                    cycle_id,
+                    campaign,
+                    mode=self.mode,
+                    guardrail=standing.guardrail,
+                    lists=standing.lists,
+                    reason=f"Ended after {_cycles(standing.cycles)}.",
+                    ended=True,
+                    cycles=standing.cycles,
+                )
+            )
+            del self._standing_stops[campaign]
+        for stop in plan.stops:
+            self._append(
+                GuardrailRecord(
+                    now,
+                    cycle_id,
+                    campaign,
+                    mode=self.mode,
+                    guardrail=stop.guardrail,
+                    lists=stop.lists,
+                    reason=stop.reason,
+                )
+            )
+        if plan.stops:
+            first = plan.stops[0]
+            self._standing_stops[campaign] = _StandingStop(signature, first.guardrail, first.lists)
+        return False
+
     def _log_cycle(
         self,
         result: CampaignResult,
@@ -374,6 +502,7 @@ class CycleRunner:
                 duration_ms=round(duration_ms, 3),
                 read_to_write_ms=result.read_to_write_ms,
                 lists=lists,
+                rules_hash=self.rules_hash,
             )
         )
         self.log.info(
@@ -402,6 +531,10 @@ def _landed(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:
         if item is not None and (item.weight, item.paused) == (update.weight, update.paused):
             landed.add(update.name)
     return landed
+
+
+def _cycles(n: int) -> str:
+    return f"{n} cycle" if n == 1 else f"{n} cycles"
 
 
 def _cycle_id(now: datetime) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -66,6 +66,10 @@ class Runner(Protocol):
     """What the daemon needs from a ``CycleRunner``."""
 
     def run_cycle(self) -> Report: ...
+
+    def log_config_loaded(self) -> None: ...
+
+    def log_config_refused(self, config_path: Path, errors: Sequence[str]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -157,6 +161,7 @@ class Daemon:
             if settings.metrics is not None:
                 self.metrics_server = self.metrics.serve(settings.metrics.listen)
             self._runner = self._build(settings)
+            self._runner.log_config_loaded()
             interval = self._interval(settings)
             self._check_watchdog(interval)
             scheduler = self._scheduler = BlockingScheduler(
@@ -266,6 +271,7 @@ class Daemon:
                     )
                 runner = self._build(settings)
             except MixerError as exc:
+                self._runner.log_config_refused(self.config_path, _problems(exc))
                 self.metrics.reload("error")
                 self.log.error(
                     "reload failed; keeping the running config and rules",
@@ -275,6 +281,7 @@ class Daemon:
                 return
             self._close(self._runner)
             self._runner, self.settings = runner, settings
+            runner.log_config_loaded()
             self.reloads += 1
             self.metrics.reload("ok")
             for warning in settings.warnings:
@@ -354,6 +361,12 @@ class Daemon:
     def _restore_signal_handlers(self, previous: Mapping[int, Any]) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _problems(exc: MixerError) -> list[str]:
+    """Every problem of a refused reload, one line each (a config error lists them all)."""
+    problems = getattr(exc, "problems", None)
+    return [str(p) for p in problems] if problems else [exc.message]
 
 
 def _one_line(exc: MixerError) -> str:

@@ -26,6 +26,7 @@ import structlog
 
 from mixer import json_codec
 from mixer.closing import Closing
+from mixer.records import parse_ts
 
 DECISION_CSV_COLUMNS = (
     "ts",
@@ -145,6 +146,24 @@ class DecisionLog(Closing):
 # -- reading -------------------------------------------------------------------------
 
 
+class PreviewLog(DecisionLog):
+    """What a preview (``once --dry-run``) logs: kept in memory, never written, so a
+    preview beside a running daemon leaves the daemon's decision log as it was."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.records: list[Mapping[str, object]] = []
+
+    def append(self, record: Mapping[str, object]) -> None:
+        self.records.append(record)
+
+    def sync(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
 class RecordStream(Iterator[dict[str, Any]]):
     """The records ``read_records`` yields; ``skipped`` counts lines it could not parse."""
 
@@ -217,16 +236,6 @@ def read_records(
 
     stream._records = generate()
     return stream
-
-
-def parse_ts(value: object) -> datetime | None:
-    """A record's ``ts`` as an aware datetime, or None when absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return _aware(datetime.fromisoformat(value))
-    except ValueError:
-        return None
 
 
 def _complete_lines(file: Path) -> Iterator[bytes]:

@@ -87,6 +87,12 @@ class MixerMetrics:
             ["outcome"],
             registry=registry,
         )
+        self._rule_errors = Counter(
+            "amo_mixer_rule_errors",
+            "Rule evaluations that raised for a list (the list was left as QM had it).",
+            ["rule"],
+            registry=registry,
+        )
         self._states: dict[str, set[str]] = {}
 
     def cycle(self, campaign: str, outcome: str, seconds: float, at: datetime) -> None:
@@ -112,6 +118,9 @@ class MixerMetrics:
         for state, n in counts.items():
             self._lists.labels(campaign, state).set(n)
         seen.update(counts)
+
+    def rule_error(self, rule: str) -> None:
+        self._rule_errors.labels(rule).inc()
 
     def reload(self, outcome: str) -> None:
         self._reloads.labels(outcome).inc()

@@ -43,6 +43,15 @@ class Decision:
     facts: Mapping[str, object]
 
 
+@dataclass(frozen=True, slots=True)
+class RuleError:
+    """A rule that raised while evaluating for a list: that list is left as QM has it."""
+
+    list: str
+    rule: str
+    message: str
+
+
 @dataclass(frozen=True)
 class CampaignPlan:
     """The safe plan for one campaign, and the memory to keep after it."""
@@ -58,6 +67,7 @@ class CampaignPlan:
     overrides: tuple[Override, ...]
     stops: tuple[GuardrailStop, ...]
     memory: Mapping[str, ListMemory]  # reconciled + new rule timers, before any write
+    rule_errors: tuple[RuleError, ...] = ()
 
     @property
     def stopped(self) -> bool:
@@ -100,10 +110,17 @@ def plan_campaign(
 
     outcomes: dict[str, ListOutcome] = {}
     decisions: list[Decision] = []
+    rule_errors: list[RuleError] = []
     timers: dict[str, ListMemory] = dict(reconciled)
     for item in snapshot.lists:
         mem = reconciled[item.name]
         evaluated = evaluation.lists[item.name]
+        if evaluated.errors:
+            # Fail closed: a rule that raised may have meant to change this list, so the
+            # list stays exactly as QM has it and its rule timers do not move.
+            rule_errors.extend(RuleError(item.name, r, m) for r, m in evaluated.errors)
+            outcomes[item.name] = _left_alone(item, evaluated.errors)
+            continue
         if evaluated.rule_memory != mem.rules:  # most cycles no timer moves: keep mem itself
             timers[item.name] = replace(mem, rules=dict(evaluated.rule_memory))
         outcome = guard_list(item, evaluated, mem, now, local_date, limits)
@@ -129,7 +146,18 @@ def plan_campaign(
         overrides=tuple(overrides),
         stops=stops,
         memory=timers,
+        rule_errors=tuple(rule_errors),
     )
+
+
+def _left_alone(item: ListSnapshot, errors: Sequence[tuple[str, str]]) -> ListOutcome:
+    failed = ", ".join(f"{rule!r} ({message})" for rule, message in errors)
+    note = (
+        f"left as it is: rule {failed} failed"
+        if len(errors) == 1
+        else (f"left as it is: rules {failed} failed")
+    )
+    return ListOutcome(item.name, item.weight, item.paused, (note,))
 
 
 def _decision(item: ListSnapshot, evaluated: ListEvaluation, outcome: ListOutcome) -> Decision:

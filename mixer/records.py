@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 Mode = Literal["dry-run", "apply"]
 Outcome = Literal["ok", "error", "guardrail"]
-ErrorKind = Literal["read", "write", "verify"]
+ErrorKind = Literal["read", "write", "verify", "rule"]
 
 _NO_FACTS: Mapping[str, object] = MappingProxyType({})
 
@@ -151,6 +151,7 @@ class CycleRecord(Record):
     error: str | None
     duration_ms: float | None
     lists: Mapping[str, ListCounters] = field(default_factory=dict)
+    rules_hash: str | None = None  # short hash of the rule set in force (see config events)
     # From the read's reply to the write's reply (None: nothing written).
     read_to_write_ms: float | None = None
 
@@ -164,6 +165,7 @@ class CycleRecord(Record):
             "outcome": self.outcome,
             "error": self.error,
             "duration_ms": self.duration_ms,
+            "rules_hash": self.rules_hash,
             "read_to_write_ms": self.read_to_write_ms,
             "lists": {name: c.to_json() for name, c in self.lists.items()},
         }
@@ -187,6 +189,7 @@ class CycleRecord(Record):
                 str(name): ListCounters.from_json(state)
                 for name, state in (lists.items() if isinstance(lists, Mapping) else ())
             },
+            rules_hash=_str(r.get("rules_hash")),
         )
 
 
@@ -235,15 +238,23 @@ class GuardrailRecord(Record):
     guardrail: str
     lists: tuple[str, ...]
     reason: str
+    # A stop that repeats cycle after cycle is logged once when it begins, and once more
+    # (``ended``, with the number of cycles it lasted) when a cycle no longer repeats it.
+    ended: bool = False
+    cycles: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             **self._head(),
             "mode": self.mode,
             "guardrail": self.guardrail,
             "lists": list(self.lists),
             "reason": self.reason,
         }
+        if self.ended:
+            out["ended"] = True
+            out["cycles"] = self.cycles
+        return out
 
     @classmethod
     def from_json(cls, r: Mapping[str, Any]) -> GuardrailRecord:
@@ -253,19 +264,28 @@ class GuardrailRecord(Record):
             guardrail=_str(r.get("guardrail")) or "guardrail",
             lists=_strs(r.get("lists")),
             reason=_str(r.get("reason")) or "",
+            ended=r.get("ended") is True,
+            cycles=_int(r.get("cycles")),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorRecord(Record):
-    """A campaign's read, write or verification failed."""
+    """A campaign's read, write or verification failed, or a rule raised for a list."""
 
     event: ClassVar[str] = "error"
     error: str
     kind: str
+    # kind "rule": the rule that raised and the list it raised on (left as QM had it).
+    rule: str | None = None
+    list: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self._head(), "error": self.error, "kind": self.kind}
+        out = {**self._head(), "error": self.error, "kind": self.kind}
+        if self.rule is not None:
+            out["rule"] = self.rule
+            out["list"] = self.list
+        return out
 
     @classmethod
     def from_json(cls, r: Mapping[str, Any]) -> ErrorRecord:
@@ -273,13 +293,74 @@ class ErrorRecord(Record):
             *_head(r),
             error=_str(r.get("error")) or "",
             kind=_str(r.get("kind")) or "error",
+            rule=_str(r.get("rule")),
+            list=_str(r.get("list")),
         )
 
 
-AnyRecord = DecisionRecord | CycleRecord | OverrideRecord | GuardrailRecord | ErrorRecord
+@dataclass(frozen=True, slots=True)
+class ConfigRecord(Record):
+    """The configuration a daemon started with, or a reload applied or refused."""
+
+    event: ClassVar[str] = "config"
+    outcome: str  # "loaded" | "refused"
+    config: str | None  # the config file's path
+    config_sha256: str | None
+    rules: tuple[tuple[str, str], ...]  # (file, sha256)
+    rules_hash: str | None
+    rule_count: int | None
+    campaigns: tuple[str, ...]
+    mode: str | None
+    errors: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self._head(),
+            "outcome": self.outcome,
+            "config": self.config,
+            "config_sha256": self.config_sha256,
+            "rules": [{"file": f, "sha256": sha} for f, sha in self.rules],
+            "rules_hash": self.rules_hash,
+            "rule_count": self.rule_count,
+            "campaigns": list(self.campaigns),
+            "mode": self.mode,
+            "errors": list(self.errors),
+        }
+
+    @classmethod
+    def from_json(cls, r: Mapping[str, Any]) -> ConfigRecord:
+        rules = r.get("rules")
+        return cls(
+            *_head(r),
+            outcome=_str(r.get("outcome")) or "loaded",
+            config=_str(r.get("config")),
+            config_sha256=_str(r.get("config_sha256")),
+            rules=tuple(
+                (str(x.get("file")), str(x.get("sha256")))
+                for x in (rules if isinstance(rules, list) else ())
+                if isinstance(x, Mapping)
+            ),
+            rules_hash=_str(r.get("rules_hash")),
+            rule_count=_int(r.get("rule_count")),
+            campaigns=_strs(r.get("campaigns")),
+            mode=_str(r.get("mode")),
+            errors=_strs(r.get("errors")),
+        )
+
+
+AnyRecord = (
+    DecisionRecord | CycleRecord | OverrideRecord | GuardrailRecord | ErrorRecord | ConfigRecord
+)
 _BY_EVENT: dict[str, Any] = {
     cls.event: cls
-    for cls in (DecisionRecord, CycleRecord, OverrideRecord, GuardrailRecord, ErrorRecord)
+    for cls in (
+        DecisionRecord,
+        CycleRecord,
+        OverrideRecord,
+        GuardrailRecord,
+        ErrorRecord,
+        ConfigRecord,
+    )
 }
 EVENTS = tuple(_BY_EVENT)
 

@@ -102,18 +102,14 @@ class StateStore(Closing):
     they are frozen, and a list's ``rules`` dict must be replaced, never edited in place.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, preview: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.preview = preview
         self._lock = threading.RLock()
         self._memory: dict[str, dict[str, ListMemory]] = {}  # as on file, sorted by list
         self._history: dict[str, _CachedHistory] = {}
         try:
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = self._open_preview() if preview else self._open()
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
@@ -122,6 +118,28 @@ class StateStore(Closing):
             ) from exc
 
     # -- lifecycle ----------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def _open_preview(self) -> sqlite3.Connection:
+        """A private in-memory copy of the file as it is now (empty when there is none):
+        a preview plans from the daemon's state, and what it 'saves' goes nowhere. WAL
+        lets it read while the daemon writes; the copy is one consistent snapshot."""
+        db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        if self.path.exists():
+            source = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0
+            )
+            try:
+                source.backup(db)
+            finally:
+                source.close()
+        return db
 
     def _migrate(self) -> None:
         version = self.schema_version()

@@ -12,16 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from mixer.audit import fingerprint
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.cycle import CampaignResult, CycleRunner
-from mixer.decisions import DecisionLog
+from mixer.decisions import DecisionLog, PreviewLog
 from mixer.engine.facts import EngineSettings
-from mixer.engine.rules import RuleSet, load_rules
+from mixer.engine.rules import RuleSet
 from mixer.errors import ConfigError
 from mixer.guardrails import Limits
 from mixer.qm import QMClient
 from mixer.records import Mode
+from mixer.rule_loading import load_rules
 from mixer.store import StateStore
 
 if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
@@ -84,15 +86,20 @@ def build_runner(
     mode: Mode | None = None,
     rules: RuleSet | None = None,
     on_result: Callable[[CampaignResult], None] | None = None,
+    preview: bool = False,
 ) -> CycleRunner:
-    """Open the client, the state store and the decision log; load the rules."""
+    """Open the client, the state store and the decision log; load the rules.
+
+    ``preview``: plan from the state as it is on disk (a running daemon's, or none) and
+    write nothing there — no memory, no history, no decision-log record.
+    """
     if rules is None:
         rules = load_rules(settings.rule_files())
     return CycleRunner(
         settings,
         client=client_from(settings, transport=transport),
-        store=StateStore(state_path(settings)),
-        decision_log=DecisionLog(settings.decision_log),
+        store=StateStore(state_path(settings), preview=preview),
+        decision_log=(PreviewLog if preview else DecisionLog)(settings.decision_log),
         clock=clock,
         rules=rules,
         limits=limits_from(settings),
@@ -101,4 +108,5 @@ def build_runner(
         log=log,
         mode=mode,
         on_result=on_result,
+        rules_hash=fingerprint(None, [Path(f.path) for f in rules.files]).short,
     )

@@ -89,15 +89,15 @@ def test_once_apply_json_writes_and_reports(
     assert found.weight == 20
 
 
-def test_once_refuses_a_state_dir_held_by_a_daemon(
+def test_once_apply_refuses_a_state_dir_held_by_a_daemon(
     tmp_path: Path, emulator: tuple[EmulatorApp, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`once` on a running daemon's state directory exits 1 naming the lock."""
+    """`once --apply` on a running daemon's state directory exits 1 naming the lock."""
     _, url = emulator
     config = write_config(tmp_path, url)
     with StateLock(tmp_path / "state"):
         code = subprocess.run(
-            [sys.executable, "-m", "mixer", "once", "-c", str(config)],
+            [sys.executable, "-m", "mixer", "once", "-c", str(config), "--apply"],
             capture_output=True,
             text=True,
             env={**os.environ},

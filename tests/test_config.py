@@ -467,3 +467,18 @@ def test_settings_never_read_process_environment(
     monkeypatch.setenv("AMO_MIXER_MODE", "apply")
     assert load_settings(write(tmp_path), environ={}).mode == "dry-run"
     assert isinstance(load_settings(write(tmp_path), environ=dict(os.environ)), Settings)
+
+
+def test_models_never_read_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only load_settings applies AMO_MIXER_* variables; building Settings ignores them."""
+    monkeypatch.setenv("AMO_MIXER_MODE", "apply")
+    settings = Settings(qm={"url": "http://qm/qm", "user": "r"}, campaigns=["S"])
+    assert settings.mode == "dry-run"
+
+
+def test_nested_duplicate_key_is_placed_by_its_path_and_line(tmp_path: Path) -> None:
+    """A key repeated inside a section is one problem naming the section's key and line."""
+    text = MINIMAL + "guardrails:\n  min_weight: 2\n  min_weight: 3\n"
+    assert problems_of(write(tmp_path, text)) == [
+        "At 'guardrails.min_weight': key given more than once (line 7)"
+    ]

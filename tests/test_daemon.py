@@ -79,6 +79,7 @@ class FakeRunner:
         self.cycles = 0
         self.completed = 0
         self.closed = False
+        self.configs: list[str] = []
         self.in_cycle = threading.Event()
         self.release = threading.Event()
         if not hold:
@@ -95,6 +96,12 @@ class FakeRunner:
 
     def close(self) -> None:
         self.closed = True
+
+    def log_config_loaded(self) -> None:
+        self.configs.append("loaded")
+
+    def log_config_refused(self, _config_path: Any, errors: Any) -> None:
+        self.configs.append("refused")
 
 
 class Factory:

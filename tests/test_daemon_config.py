@@ -15,8 +15,8 @@ from structlog.testing import capture_logs
 
 from mixer.clock import FakeClock
 from mixer.daemon import Daemon
-from mixer.engine.rules import load_rules
 from mixer.errors import ConfigError
+from mixer.rule_loading import load_rules
 
 WAIT = 10.0
 GOOD_RULES = """\
@@ -51,6 +51,7 @@ class RulesRunner:
         self.rules = load_rules(settings.rule_files())
         self.cycles = 0
         self.closed = False
+        self.configs: list[str] = []
 
     def run_cycle(self) -> Report:
         self.cycles += 1
@@ -58,6 +59,12 @@ class RulesRunner:
 
     def close(self) -> None:
         self.closed = True
+
+    def log_config_loaded(self) -> None:
+        self.configs.append("loaded")
+
+    def log_config_refused(self, _config_path: Any, errors: Any) -> None:
+        self.configs.append("refused")
 
 
 def write_config(tmp_path: Path, **overrides: Any) -> Path:

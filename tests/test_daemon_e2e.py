@@ -174,6 +174,23 @@ def test_sighup_good_and_broken_rules_then_sigterm(setup: Setup) -> None:
     cycles = [line for line in logs if line["event"] == "cycle"]
     assert cycles
     assert {c["outcome"] for c in cycles} == {"ok"}
+    # The audit trail: start-up, the good reload and the refused one are config events,
+    # and every cycle record names the rule set in force.
+    records = [
+        json.loads(line)
+        for line in (setup.config.parent / "state" / "decisions.jsonl").read_text().splitlines()
+    ]
+    configs = [r for r in records if r["event"] == "config"]
+    assert [c["outcome"] for c in configs] == ["loaded", "loaded", "refused"]
+    assert [len(c["rules"]) for c in configs[:2]] == [1, 2]
+    assert configs[0]["rules_hash"] != configs[1]["rules_hash"]
+    assert "30-broken.yaml:3: rule 'boost'" in " ".join(configs[2]["errors"])
+    assert all(len(c["config_sha256"]) == 64 for c in configs)
+    short = {c["rules_hash"][:12] for c in configs[:2]}
+    hashes = [r["rules_hash"] for r in records if r["event"] == "cycle"]
+    assert hashes
+    assert set(hashes) <= short
+    assert hashes[-1] == configs[1]["rules_hash"][:12]  # the refused reload changed nothing
 
 
 def test_sigint_exits_0(setup: Setup) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -154,3 +154,49 @@ def test_exhaustion_refill_runs_dry_then_refills() -> None:
     clock.set(scenario.end)
     app.advance()
     assert web.added == 550
+
+
+def test_scenario_spans_use_the_duration_grammar() -> None:
+    """Scenario durations accept what mixer.durations accepts, spaces between parts too."""
+    from datetime import timedelta
+
+    from mixer.emulator.scenario import Scenario
+
+    scenario = Scenario.model_validate(
+        {
+            "start": "2024-04-22 08:00",
+            "duration": "1d 4h",
+            "reschedule_after": "90",
+            "handling_time": "1m30s",
+            "campaigns": {},
+        }
+    )
+    assert scenario.duration == timedelta(days=1, hours=4)
+    assert scenario.reschedule_after == timedelta(seconds=90)
+    assert scenario.handling_time.max == timedelta(seconds=90)
+
+
+@pytest.mark.parametrize(
+    ("deadline", "expected"),
+    [
+        ("2024-04-30", datetime(2024, 5, 1)),
+        ("2024-04-30 18:00", datetime(2024, 4, 30, 18, 0)),
+        ("2024-04-30T18:00:30", datetime(2024, 4, 30, 18, 0, 30)),
+    ],
+)
+def test_list_deadlines_read_as_in_rule_files(deadline: str, expected: datetime) -> None:
+    """A scenario list's deadline takes the rule files' grammar: a date alone ends that day."""
+    from mixer.emulator.scenario import ListSpec
+
+    assert ListSpec(name="A", numbers=1, deadline=deadline).deadline_local() == expected
+
+
+@pytest.mark.parametrize("deadline", ["2024-4-30", "2024-04-30 18:00+02:00", "friday"])
+def test_list_deadlines_the_mixer_could_not_read_are_refused(deadline: str) -> None:
+    """A deadline the list's notes tag could not carry as local time fails validation."""
+    from pydantic import ValidationError
+
+    from mixer.emulator.scenario import ListSpec
+
+    with pytest.raises(ValidationError, match="deadline"):
+        ListSpec(name="A", numbers=1, deadline=deadline)

@@ -13,7 +13,8 @@ import pytest
 from mixer.engine.evaluate import NO_RULE_REASON, CampaignEvaluation, evaluate
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import ListMemory
-from mixer.engine.rules import CampaignRules, load_rules
+from mixer.engine.rules import CampaignRules
+from mixer.rule_loading import load_rules
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 from tests.snapshots import item
 

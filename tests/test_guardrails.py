@@ -11,9 +11,9 @@ import pytest
 
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import ListMemory
-from mixer.engine.rules import load_rules
 from mixer.guardrails import Limits, clamp_weight, guard_list, max_step_for
 from mixer.plan import plan_campaign
+from mixer.rule_loading import load_rules
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 NOW = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)

@@ -237,3 +237,30 @@ def test_no_decision_log_error_type(tmp_path: Path) -> None:
     with pytest.raises(MixerError) as info:
         run_log(config)
     assert info.value.exit_code == 1
+
+
+def test_log_event_config_shows_loads_and_refusals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`log --event config` lists start-ups and reloads with the rule-set hash and errors."""
+    from mixer.audit import loaded_record, refused_record
+    from mixer.cli import main
+    from mixer.decisions import DecisionLog
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "qm: {url: 'http://127.0.0.1:1/qm', user: r}\n"
+        "campaigns: [Sales]\nrules: [rules/*.yaml]\nstate_dir: state\n"
+    )
+    rule = tmp_path / "rules" / "10.yaml"
+    rule.parent.mkdir()
+    rule.write_text("rules: []\n")
+    now = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)
+    with DecisionLog(tmp_path / "state" / "decisions.jsonl") as log:
+        loaded = loaded_record(now, config, [rule], rule_count=0, campaigns=["Sales"], mode="apply")
+        log.append(loaded.to_json())
+        log.append(refused_record(now, config, ["rules/20.yaml:3: bad"]).to_json())
+    assert main(["log", "-c", str(config), "--event", "config", "--since", "2024-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert f"rules {loaded.rules_hash[:12]}" in out
+    assert "reload refused, the running config stays: rules/20.yaml:3: bad" in out

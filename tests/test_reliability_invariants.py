@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import ListMemory
-from mixer.engine.rules import CampaignRules, load_rules
+from mixer.engine.rules import CampaignRules
 from mixer.guardrails import Limits, max_step_for
 from mixer.plan import CampaignPlan, plan_campaign
+from mixer.rule_loading import load_rules
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 ZURICH = ZoneInfo("Europe/Zurich")

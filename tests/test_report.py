@@ -352,3 +352,19 @@ def test_simulated_log_lists_with_markup_in_their_names_round_trip() -> None:
     )
     names = {lst["name"] for c in data["campaigns"] for lst in c["lists"]}
     assert HTML_LIST in names
+
+
+def test_config_changes_are_marked_on_the_timelines() -> None:
+    """Start-ups and reloads (applied or refused) become the report's config markers."""
+    from mixer.audit import loaded_record, refused_record
+
+    now = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)
+    loaded = loaded_record(
+        now, Path("config.yaml"), [], rule_count=4, campaigns=["Sales"], mode="apply"
+    )
+    refused = refused_record(now + timedelta(hours=1), Path("config.yaml"), ["x.yaml:3: bad"])
+    data = collect([loaded.to_json(), refused.to_json()])
+    assert [c["outcome"] for c in data.config] == ["loaded", "refused"]
+    assert data.config[0]["text"].startswith(f"config loaded: rules {loaded.rules_hash[:12]}")
+    assert "x.yaml:3: bad" in data.config[1]["text"]
+    assert data.as_json()["config"] == data.config

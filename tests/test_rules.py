@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mixer.engine.rules import (
-    RuleLoadError,
-    RuleProblem,
-    load_rules,
-    rules_json_schema,
-)
+from mixer.opsfiles.problems import Problem
+from mixer.rule_loading import load_rules
+from mixer.rulefile import RuleLoadError, rules_json_schema
 
 SHIPPED = sorted((Path(__file__).resolve().parent.parent / "rules").glob("*.yaml"))
 
@@ -23,7 +20,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def problems_of(*paths: Path) -> list[RuleProblem]:
+def problems_of(*paths: Path) -> list[Problem]:
     with pytest.raises(RuleLoadError) as caught:
         load_rules(list(paths))
     return caught.value.problems
@@ -250,10 +247,10 @@ def test_missing_file_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_problem_str_format() -> None:
-    """RuleProblem prints as file:line: rule 'name': message, then the excerpt."""
-    problem = RuleProblem("rules/x.yaml", 12, "boost", "bad", "    a\n    ^")
+    """A rule-file Problem prints as file:line: rule 'name': message, then the excerpt."""
+    problem = Problem("rules/x.yaml", 12, "boost", "bad", "    a\n    ^")
     assert str(problem) == "rules/x.yaml:12: rule 'boost': bad\n    a\n    ^"
-    assert str(RuleProblem("f.yaml", 1, None, "m")) == "f.yaml:1: m"
+    assert str(Problem("f.yaml", 1, None, "m")) == "f.yaml:1: m"
 
 
 def test_error_message_is_one_line_with_count(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mixer.cli import main
-from mixer.engine.ruletests import RuleTestFileError, run_test_file
+from mixer.ruletests import RuleTestFileError, run_test_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,3 +170,35 @@ def test_shipped_rule_tests_pass(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(files) >= 4
     assert main(["test", *files]) == 0
     assert capsys.readouterr().out.count(", ok\n") == len(files)
+
+
+def test_guardrails_take_the_configs_keys_and_percent_step(tmp_path: Path) -> None:
+    """settings.guardrails reads as the config's: max_step '20%' moves 5 to 6, then 6 to 8."""
+    text = PASSING.replace(
+        "settings: {timezone: Europe/Zurich}",
+        "settings: {timezone: Europe/Zurich, guardrails: {max_step: '20%'}}",
+    ).replace("Boost me: {weight: 15, rules: [boost]}", "Boost me: {weight: 6, rules: [boost]}")
+    result = run_test_file(write(tmp_path, text))
+    (failure,) = result.failures
+    assert (failure.step, failure.list) == (2, "Boost me")
+    assert "got weight 6 → 8" in failure.message
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ("guardrails: {min_weight: 50, max_weight: 10}", "is lower than min_weight (50)"),
+        ("guardrails: {max_step: 'a lot'}", "guardrails.max_step: expected a number"),
+        ("history: {window: 10m, min_history: 1h}", "is longer than history.window"),
+    ],
+)
+def test_settings_the_config_refuses_are_refused(
+    tmp_path: Path, settings: str, message: str
+) -> None:
+    """A test's guardrails and history are checked as the config checks them."""
+    text = PASSING.replace(
+        "settings: {timezone: Europe/Zurich}", f"settings: {{timezone: Europe/Zurich, {settings}}}"
+    )
+    with pytest.raises(RuleTestFileError) as caught:
+        run_test_file(write(tmp_path, text))
+    assert message in " ".join(caught.value.problems)

@@ -21,7 +21,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixer.engine.rules import RuleLoadError, load_rules
+    from mixer.rule_loading import load_rules
+    from mixer.rulefile import RuleLoadError
 
     settings = settings_from(args)
     print(f"config ok: {settings.config_path}")

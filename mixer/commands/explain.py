@@ -42,8 +42,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
-    from mixer.engine.rules import load_rules
     from mixer.plan import plan_campaign
+    from mixer.rule_loading import load_rules
     from mixer.store import StateStore
     from mixer.wiring import engine_settings_from, limits_from, state_path
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     memory: dict[str, Any] = {}
     history: dict[str, Any] = {}
     if store_path.exists():
-        with StateStore(store_path) as store:
+        with StateStore(store_path, preview=True) as store:
             memory = store.load_memory(args.campaign)
             history = store.history(args.campaign, since=now - settings.history.window)
     plan = plan_campaign(

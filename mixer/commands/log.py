@@ -18,9 +18,9 @@ from typing import IO, Any
 from mixer.clock import Clock, SystemClock
 from mixer.commands._common import add_config_argument, parse_when
 from mixer.errors import MixerError, UsageError
+from mixer.records import EVENTS
 
 FORMATS = ("table", "csv", "json")
-EVENTS = ("decision", "cycle", "override", "guardrail", "error")
 # The reason comes last and unpadded: long sentences wrap instead of widening every row.
 TABLE_COLUMNS = ("time (UTC)", "campaign", "list", "weight", "paused", "rules", "applied", "reason")
 
@@ -168,7 +168,7 @@ def _write_table(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
 
 
 def _table_row(record: dict[str, Any], arrow: str) -> list[str]:
-    from mixer.decisions import parse_ts
+    from mixer.records import parse_ts
 
     ts = parse_ts(record.get("ts"))
     when = ts.strftime("%Y-%m-%d %H:%M:%S") if ts else _text(record.get("ts"))
@@ -178,6 +178,8 @@ def _table_row(record: dict[str, Any], arrow: str) -> list[str]:
     else:
         before, after = _mapping(record.get("before")), _mapping(record.get("after"))
     reason = _text(record.get("reason") or record.get("error"))
+    if event == "config":
+        reason = _config_text(record)
     if event != "decision":
         reason = f"[{event}] {reason}".rstrip()
     rules = record.get("rules")
@@ -192,6 +194,18 @@ def _table_row(record: dict[str, Any], arrow: str) -> list[str]:
         "" if applied is None else _yes_no(applied),
         reason,
     ]
+
+
+def _config_text(record: dict[str, Any]) -> str:
+    if record.get("outcome") == "refused":
+        errors = record.get("errors")
+        listed = "; ".join(map(str, errors)) if isinstance(errors, list) else ""
+        return f"reload refused, the running config stays: {listed}"
+    rules_hash = _text(record.get("rules_hash"))[:12]
+    return (
+        f"loaded {_text(record.get('config'))}: rules {rules_hash} "
+        f"({_text(record.get('rule_count'))} rules), mode {_text(record.get('mode'))}"
+    )
 
 
 def _change(before: object, after: object, arrow: str, show: Any) -> str:

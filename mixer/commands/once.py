@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mixer.commands._common import add_config_argument, settings_from
 
 if TYPE_CHECKING:
-    from mixer.cycle import CycleReport
+    from mixer.cycle import CycleReport, CycleRunner
 
 
 def register(subparsers: Any) -> None:
@@ -18,7 +19,9 @@ def register(subparsers: Any) -> None:
         "once",
         help="run one cycle and print the plan",
         description="Run one cycle: read every campaign, evaluate the rules, and print the "
-        "plan. Writes to QM only with --apply (or mode: apply in the config).",
+        "plan. Writes to QM only with --apply (or mode: apply in the config). A dry run is a "
+        "preview: it plans from the state on disk (a running daemon's too) and writes "
+        "nothing, neither state nor decision log.",
     )
     add_config_argument(parser)
     mode = parser.add_mutually_exclusive_group()
@@ -39,19 +42,32 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
     from mixer.lock import StateLock
-    from mixer.logs import configure_logging
-    from mixer.wiring import build_runner
+    from mixer.logs import SilentLog, configure_logging
+    from mixer.wiring import build_runner, state_path
 
     settings = settings_from(args)
     configure_logging(debug=args.debug, stream=sys.stderr, quiet=True)
-    # The state directory belongs to one process at a time: a daemon running on it
-    # makes `once` refuse rather than interleave memory and decision-log writes.
-    with StateLock(settings.state_dir):
-        runner = build_runner(settings, clock=SystemClock(), mode=args.mode)
-        try:
-            report = runner.run_cycle()
-        finally:
-            runner.close()
+    mode = args.mode or settings.mode
+    # The runner's own log lines (cycle, rule error) are what the table and the stderr
+    # lines below say once, for a person.
+    build = functools.partial(build_runner, settings, clock=SystemClock(), log=SilentLog())
+    if mode == "dry-run":
+        # A preview: plans from the state on disk (a running daemon's too) and writes
+        # nothing there, so it needs no lock.
+        if not state_path(settings).exists():
+            print(
+                f"amo-mixer: no state in {settings.state_dir} yet: base weights are taken "
+                "from QM's current weights",
+                file=sys.stderr,
+            )
+        report = _one_cycle(build(mode="dry-run", preview=True))
+    else:
+        # Writing belongs to one process at a time: a daemon running on the state
+        # directory makes `once --apply` refuse rather than interleave writes.
+        with StateLock(settings.state_dir):
+            runner = build(mode="apply")
+            runner.log_config_loaded()  # the audit trail names the rules that wrote
+            report = _one_cycle(runner)
     if args.json:
         print(json.dumps(report_as_json(report), indent=2, ensure_ascii=False))
     else:
@@ -59,7 +75,22 @@ def run(args: argparse.Namespace) -> int:
     # The plan goes to stdout; each failed campaign is one line on stderr.
     for name, error in report.errors.items():
         print(f"amo-mixer: campaign {name!r}: {error}", file=sys.stderr)
+    for name, result in report.results.items():
+        for e in result.rule_errors:
+            print(
+                f"amo-mixer: campaign {name!r}, list {e.list!r}: rule {e.rule!r} failed: "
+                f"{e.message}; the list was left as QM has it (see amo-mixer explain "
+                f"--campaign {name!r} --list {e.list!r})",
+                file=sys.stderr,
+            )
     return report.exit_code
+
+
+def _one_cycle(runner: CycleRunner) -> CycleReport:
+    try:
+        return runner.run_cycle()
+    finally:
+        runner.close()
 
 
 def report_as_json(report: CycleReport) -> dict[str, object]:
@@ -82,6 +113,9 @@ def report_as_json(report: CycleReport) -> dict[str, object]:
             ],
             "overrides": [o.list for o in (plan.overrides if plan else ())],
             "guardrail_stops": [s.reason for s in (plan.stops if plan else ())],
+            "rule_errors": [
+                {"list": e.list, "rule": e.rule, "error": e.message} for e in result.rule_errors
+            ],
         }
     return {
         "cycle_id": report.cycle_id,
@@ -104,6 +138,8 @@ def render_table(report: CycleReport) -> str:
             notes.append(f"{name}: guardrail stop: {stop.reason}")
         for override in plan.overrides:
             notes.append(f"{name}/{override.list}: override: {override.reason}")
+        for e in plan.rule_errors:
+            notes.append(f"{name}/{e.list}: rule error: {e.rule!r} failed, list left as it is")
         for d in plan.decisions:
             rows.append(
                 (

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 def schemas() -> dict[str, Callable[[], dict[str, Any]]]:
     from mixer.config import settings_json_schema
     from mixer.emulator.scenario import scenario_json_schema
-    from mixer.engine.rules import rules_json_schema
+    from mixer.rulefile import rules_json_schema
 
     return {
         "config": settings_json_schema,

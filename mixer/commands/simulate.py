@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixer.emulator.scenario import load_scenario
-    from mixer.engine.rules import load_rules
+    from mixer.rule_loading import load_rules
     from mixer.shipped import shipped_rule_files
     from mixer.simulate import backtest, render_comparison
     from mixer.simulate.progress import ProgressBar

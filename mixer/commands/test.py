@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixer.engine.ruletests import RuleTestFileError, run_test_files
+    from mixer.ruletests import RuleTestFileError, run_test_files
 
     status = 0
     for outcome in run_test_files(args.files):

@@ -8,7 +8,6 @@ scenario's ``timezone``.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
@@ -26,7 +25,13 @@ from pydantic import (
     model_validator,
 )
 
+from mixer.deadline_tag import DEADLINE_TAG
+from mixer.durations import parse_duration
 from mixer.errors import ConfigError
+from mixer.opsfiles.fields import Duration, parse_local_deadline
+from mixer.opsfiles.marked_yaml import load_yaml
+from mixer.opsfiles.problems import key_path
+from mixer.opsfiles.reading import UnreadableFile, read_text
 
 __all__ = [
     "AgentShift",
@@ -42,22 +47,6 @@ __all__ = [
     "shipped_scenarios",
 ]
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
-_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-
-
-def parse_span(text: str | int | float) -> timedelta:
-    """``"1d 2h30m"`` / ``"90s"`` / a number of seconds -> timedelta (ValueError if not)."""
-    if isinstance(text, bool):
-        raise ValueError("expected a duration like '30m', '2h' or '1d 4h'")
-    if isinstance(text, int | float):
-        return timedelta(seconds=float(text))
-    compact = text.strip().replace(" ", "")
-    if not compact or _DURATION.sub("", compact):
-        raise ValueError(f"{text!r} is not a duration like '30m', '2h' or '1d 4h'")
-    seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(compact))
-    return timedelta(seconds=seconds)
-
 
 def parse_local_time(text: str) -> datetime:
     """``"YYYY-MM-DD HH:MM[:SS]"`` -> naive local datetime (ValueError if not)."""
@@ -70,13 +59,12 @@ def parse_local_time(text: str) -> datetime:
 
 
 def _parse_deadline(text: str) -> datetime:
-    """A date-only deadline means the end of that day (the next local midnight)."""
-    stripped = text.strip()
-    try:
-        day = datetime.strptime(stripped, "%Y-%m-%d")
-    except ValueError:
-        return parse_local_time(stripped)
-    return day + timedelta(days=1)
+    """A deadline as rule files write one (a date alone is the end of that day), in QM
+    local time: it also becomes the list's notes tag, which the mixer reads as local."""
+    moment = parse_local_deadline(text)
+    if moment.tzinfo is not None:
+        raise ValueError(f"deadline {text.strip()!r}: leave out the UTC offset (QM local time)")
+    return moment
 
 
 def _parse_clock(text: str) -> time | None:
@@ -89,7 +77,7 @@ def _parse_clock(text: str) -> time | None:
         raise ValueError(f"{text!r} is not a time of day like '08:00'") from exc
 
 
-Span = Annotated[timedelta, Field(description="a duration like '3m', '2h', '1d 4h'")]
+Span = Annotated[Duration, Field(description="a duration like '3m', '2h', '1d 4h'")]
 
 
 class _Model(BaseModel):
@@ -110,7 +98,7 @@ class NumberBatch(_Model):
         try:
             parse_local_time(value)
         except ValueError:
-            parse_span(value)
+            parse_duration(value)
         return value
 
     def when(self, start_local: datetime) -> datetime:
@@ -118,7 +106,7 @@ class NumberBatch(_Model):
         try:
             return parse_local_time(self.at)
         except ValueError:
-            return start_local + parse_span(self.at)
+            return start_local + parse_duration(self.at)
 
 
 class ListSpec(_Model):
@@ -160,7 +148,7 @@ class ListSpec(_Model):
 
     def notes_with_deadline(self) -> str:
         """The listNotes QM shows: the notes plus a ``deadline: ...`` tag the mixer reads."""
-        if self.deadline is None or "deadline:" in self.notes:
+        if self.deadline is None or DEADLINE_TAG.search(self.notes):
             return self.notes
         tag = f"deadline: {self.deadline.strip()}"
         return f"{self.notes}; {tag}" if self.notes else tag
@@ -226,11 +214,6 @@ class HandlingTime(_Model):
     min: Span
     max: Span
 
-    @field_validator("min", "max", mode="before")
-    @classmethod
-    def _span(cls, value: Any) -> timedelta:
-        return value if isinstance(value, timedelta) else parse_span(value)
-
     @model_validator(mode="after")
     def _check_order(self) -> HandlingTime:
         if self.min > self.max or self.min <= timedelta(0):
@@ -279,16 +262,11 @@ class Scenario(_Model):
             return value
         return parse_local_time(str(value))
 
-    @field_validator("duration", "reschedule_after", mode="before")
-    @classmethod
-    def _span(cls, value: Any) -> timedelta:
-        return value if isinstance(value, timedelta) else parse_span(value)
-
     @field_validator("handling_time", mode="before")
     @classmethod
     def _handling(cls, value: Any) -> Any:
         if isinstance(value, str | int | float):
-            span = parse_span(value)
+            span = parse_duration(value)
             return {"min": span, "max": span}
         return value
 
@@ -344,16 +322,6 @@ def shipped_scenarios() -> list[str]:
     return sorted(path.stem for path in _scenario_dir().glob("*.yaml"))
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """A shipped scenario by name (``"deadline-crunch"``) or a YAML file by path."""
     path = Path(name_or_path)
@@ -365,9 +333,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             f"{', '.join(shipped_scenarios())}"
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read scenario {path}: {exc}") from exc
+        raw, _ = load_yaml(read_text(path))
+    except UnreadableFile as exc:
+        raise ConfigError(f"cannot read scenario {path}: {exc.reason}") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -378,7 +346,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            f"{path}: at '{_field_path(tuple(err['loc']))}': {err['msg']}" for err in exc.errors()
+            f"{path}: at '{key_path(err['loc']) or '(top level)'}': {err['msg']}"
+            for err in exc.errors()
         ]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ConfigError(f"invalid scenario {problems[0]}{more}", problems) from exc

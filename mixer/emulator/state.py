@@ -16,18 +16,17 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
+from mixer.deadline_tag import find_deadline_tag
 from mixer.emulator.scenario import Scenario, parse_local_time
 
 __all__ = ["CallList", "EmulatorState", "Number", "NumberStatus"]
 
-_DEADLINE_TAG = re.compile(r"deadline:\s*(\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?)")
 _IMMEDIATELY = -math.inf
 
 
@@ -106,19 +105,8 @@ class CallList:
         self.notes = notes
         if self._fixed_deadline is not None:
             return
-        match = _DEADLINE_TAG.search(notes)
-        if match is None:
-            self.deadline = None
-            return
-        text = match.group(1).replace("T", " ")
-        try:
-            moment = parse_local_time(text + " 00:00" if len(text) == 10 else text)
-            if len(text) == 10:  # a date-only deadline is the end of that day
-                moment += timedelta(days=1)
-        except ValueError:
-            self.deadline = None
-            return
-        self.deadline = moment.replace(tzinfo=self.tz)
+        moment = find_deadline_tag(notes)
+        self.deadline = None if moment is None else moment.replace(tzinfo=self.tz)
 
     # --- the numbers queue --------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The pure rule engine: facts, the expression language, rule files and evaluation.
+"""The pure rule engine: facts, the expression language, compiled rules and evaluation.
 
-Nothing in this package touches the network, files (except ``loading``, which reads rule
-files for ``check``) or the clock: *now* arrives as an argument.
+Nothing in this package touches the network, files or the clock: *now* arrives as an
+argument, and rule files arrive parsed (``mixer.rulefile``), read by ``mixer.rule_loading``.
 """

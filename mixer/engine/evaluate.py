@@ -59,6 +59,8 @@ class ListEvaluation:
     standby: bool
     outcomes: RuleOutcomes = field(repr=False)
     fired_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    # (rule, message) for every rule that raised on this list: the plan leaves it alone.
+    errors: tuple[tuple[str, str], ...] = ()
 
     # Most lists have a rule fired every cycle, but only the lists that change (and
     # ``explain``) are asked why: the sentence and the facts it cites are built on demand.
@@ -286,6 +288,7 @@ def _evaluate_list(
     null_here = compiled.nulls(facts)
     remembered = mem.rules
     rows: list[Row] = []
+    errors: list[tuple[str, str]] = []
     fired: list[Rule] = []
     timers: dict[str, RuleMemory] = {}
     stopped = False
@@ -317,6 +320,8 @@ def _evaluate_list(
         rows.append(row)
         if kept is not None and kept is not _IDLE and _holds_something(kept):
             timers[step.name] = kept
+        if isinstance(row, RuleOutcome) and row.error is not None:
+            errors.append((step.name, row.error))
         if isinstance(row, RuleOutcome) and row.effect:
             effect = row.effect
             fired.append(step.rule)
@@ -337,6 +342,7 @@ def _evaluate_list(
         standby=facts.get("standby") is True,
         outcomes=RuleOutcomes(compiled.rules, tuple(rows), facts),
         fired_rules=tuple(fired),
+        errors=tuple(errors),
     )
 
 

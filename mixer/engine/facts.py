@@ -15,15 +15,15 @@ current pull rate. docs/rules.md lists every fact with its unit and null conditi
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import cast
 from zoneinfo import ZoneInfo
 
+from mixer.deadline_tag import find_deadline_tag
 from mixer.engine.expressions import ValueType
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.metadata import ListMetadata
@@ -32,11 +32,6 @@ from mixer.snapshot import CampaignSnapshot, ListSnapshot
 # Below this many hours a deadline is treated as this close, so the required rate of an
 # overdue list stays finite (everything unpulled within a minute) instead of infinite.
 MIN_HOURS_TO_DEADLINE = 1 / 60
-
-_DEADLINE_TAG = re.compile(
-    r"\bdeadline\s*[:=]\s*(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}:\d{2}(?::\d{2})?))?",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,19 +108,8 @@ FACT_TYPES: Mapping[str, ValueType] = {
 def parse_deadline_tag(notes: str, tz: ZoneInfo) -> datetime | None:
     """The ``deadline: YYYY-MM-DD[ HH:MM[:SS]]`` tag in list notes, in ``tz``; None if absent
     or not a real date. A date-only deadline is the end of that day (the next midnight)."""
-    found = _DEADLINE_TAG.search(notes)
-    if found is None:
-        return None
-    day_text, clock_text = found.group(1), found.group(2)
-    try:
-        day = date.fromisoformat(day_text)
-        if clock_text is None:
-            return localize(datetime.combine(day + timedelta(days=1), time()), tz)
-        hour, minute, *rest = (int(p) for p in clock_text.split(":"))
-        moment = datetime.combine(day, time(hour, minute, rest[0] if rest else 0))
-    except ValueError:
-        return None
-    return localize(moment, tz)
+    moment = find_deadline_tag(notes)
+    return None if moment is None else localize(moment, tz)
 
 
 def localize(moment: datetime, tz: ZoneInfo) -> datetime:

@@ -1,38 +1,21 @@
-"""Rule files: the pydantic models, loading with line numbers, compiling, the rule set.
+"""Compiled rules and the rule set: what the engine evaluates, built from parsed files.
 
-Loading never stops at the first mistake: every problem of every file (broken YAML,
-unknown keys, wrong types, bad durations, duplicate names, expression errors) is
-collected with its file, line, rule name and a caret under the spot, and raised at once
-as ``RuleLoadError``. Expressions are compiled here, once; evaluation only calls them.
+The file format (schema, YAML, validation) is ``mixer.rulefile``; this module compiles a
+parsed file: list metadata with its extra facts, rule names unique across files, every
+expression compiled once against the fact types (evaluation only calls them), with a
+caret under the spot of each mistake. Every problem of every file is collected and
+raised at once as ``RuleLoadError``. Pure: the files are read by ``mixer.rule_loading``.
 """
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import string
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 from functools import cached_property
-from pathlib import Path
-from typing import Annotated, Any
 
-import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    ValidationError,
-    WithJsonSchema,
-    field_validator,
-)
-
-from mixer.durations import HINT as DURATION_HINT
-from mixer.durations import parse_duration
 from mixer.engine.expressions import (
     Expression,
     ExpressionError,
@@ -41,241 +24,20 @@ from mixer.engine.expressions import (
 )
 from mixer.engine.facts import FACT_TYPES
 from mixer.engine.metadata import ListEntry, ListMetadata, Scalar, merge_metadata
-from mixer.errors import MixerError
+from mixer.opsfiles.fields import deadline_value
+from mixer.opsfiles.marked_yaml import Mark, MarkedDict
+from mixer.opsfiles.problems import Problem, caret_excerpt, did_you_mean
+from mixer.rulefile.parse import ParsedRules, RuleLoadError
+from mixer.rulefile.schema import ListEntryModel, MatchSpec, RuleModel
 
 __all__ = [
     "CampaignRules",
     "ListMetadata",
     "Rule",
     "RuleFile",
-    "RuleLoadError",
-    "RuleProblem",
     "RuleSet",
-    "load_rules",
-    "rules_json_schema",
+    "compile_rules",
 ]
-
-# ---------------------------------------------------------------------------------------
-# Problems
-
-
-@dataclass(frozen=True)
-class RuleProblem:
-    """One mistake in a rule file, located for a person to fix."""
-
-    file: str
-    line: int
-    rule: str | None
-    message: str
-    excerpt: str | None = None  # the source line and a caret line under the spot
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}: "
-        if self.rule is not None:
-            where += f"rule '{self.rule}': "
-        text = where + self.message
-        if self.excerpt:
-            text += "\n" + self.excerpt
-        return text
-
-
-class RuleLoadError(MixerError):
-    """Rule files that cannot be used; ``problems`` lists every problem of every file."""
-
-    def __init__(self, problems: list[RuleProblem]) -> None:
-        count = len(problems)
-        first = problems[0] if problems else None
-        where = f" (first: {first.file}:{first.line})" if first else ""
-        super().__init__(
-            f"{count} problem(s) in the rule files{where}: fix them, then run amo-mixer check"
-        )
-        self.problems = problems
-
-
-# ---------------------------------------------------------------------------------------
-# Durations: the grammar of mixer.durations (the same as in the config and on the
-# command line), with messages that say what a rule file accepts.
-
-
-def _duration(value: object) -> object:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"invalid duration {value!r}: {DURATION_HINT}")
-    try:
-        return parse_duration(value)
-    except ValueError:
-        reason = DURATION_HINT if isinstance(value, str) else "it must be 0 or more seconds"
-        raise ValueError(f"invalid duration {value!r}: {reason}") from None
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d|w)\s*)+$"},
-                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*$"},
-                {"type": "number", "minimum": 0},
-            ],
-            "description": "a duration: 90s, 15m, 1h, 2d, 1w or combined (1h30m); "
-            "a plain number is seconds",
-        }
-    ),
-]
-
-
-# ---------------------------------------------------------------------------------------
-# The file models (also the source of the JSON Schema)
-
-
-def _names_match(value: object) -> object:
-    if isinstance(value, str):
-        return {"names": [value]}
-    if isinstance(value, list):
-        return {"names": value}
-    return value
-
-
-def _weight_value(value: object) -> object:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"weight must be a number or an expression string, not {value!r}")
-    return value
-
-
-_STRINGS_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
-
-
-class MatchSpec(BaseModel):
-    """Which lists a rule applies to: a name glob, a list of globs, or names and tags."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    names: list[str] = Field(default_factory=list, description="list-name globs (any)")
-    tags: list[str] = Field(default_factory=list, description="tags from `lists:` (any)")
-
-
-Match = Annotated[
-    MatchSpec,
-    BeforeValidator(_names_match),
-    WithJsonSchema(
-        {
-            "description": "a list-name glob, a list of globs, or {names: [...], tags: [...]}",
-            "anyOf": [
-                {"type": "string"},
-                _STRINGS_SCHEMA,
-                {
-                    "type": "object",
-                    "properties": {"names": _STRINGS_SCHEMA, "tags": _STRINGS_SCHEMA},
-                    "additionalProperties": False,
-                },
-            ],
-        }
-    ),
-]
-
-
-class SetModel(BaseModel):
-    """What a firing rule sets: a weight (number or expression) and/or the paused flag."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    weight: Annotated[float | str | None, BeforeValidator(_weight_value)] = Field(
-        None, description="a number or an expression such as 'base_weight * 3'"
-    )
-    paused: StrictBool | None = Field(None, description="pause (true) or resume (false)")
-
-
-class RuleModel(BaseModel):
-    """One rule: when its condition holds for a matching list, it sets weight/paused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1, max_length=100, description="unique name, used in logs")
-    description: str | None = Field(
-        None, description="one sentence for the decision log; {fact} placeholders allowed"
-    )
-    match: Match | None = Field(None, description="which lists (default: every list)")
-    when: str | StrictBool = Field(
-        True, description="a condition expression over facts (default: always)"
-    )
-    for_: Duration | None = Field(
-        None, alias="for", description="the condition must hold this long before firing"
-    )
-    cooldown: Duration | None = Field(
-        None, description="minimum time between this rule coming into and out of effect"
-    )
-    set_: SetModel = Field(alias="set", description="what the rule sets")
-    stop: StrictBool = Field(False, description="no later rule is evaluated for the list")
-    enabled: StrictBool = Field(True, description="false switches the rule off")
-
-
-class ListEntryModel(BaseModel):
-    """Facts QM does not carry, for lists whose name matches; extra scalar fields become
-    facts of the same name."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    match: str | list[str] = Field(description="list-name glob(s)")
-    deadline: str | datetime | date | None = Field(
-        None, description="YYYY-MM-DD[ HH:MM] in QM local time; a date alone = end of day"
-    )
-    tags: list[str] = Field(default_factory=list, description="tags (they accumulate)")
-    priority: StrictInt | None = Field(None, description="a rank for rules to read")
-    standby: StrictBool | None = Field(
-        None, description="a reserve list that rules may resume even though a human paused it"
-    )
-    weight: StrictInt | None = Field(None, ge=0, description="the baseline weight")
-
-    @field_validator("deadline")
-    @classmethod
-    def _check_deadline(cls, value: object) -> object:
-        if isinstance(value, str):
-            _parse_local_deadline(value)
-        return value
-
-
-class RulesFileModel(BaseModel):
-    """A rules file: which campaigns it serves, list metadata and the rules."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    campaigns: str | list[str] | None = Field(
-        None, description="campaign-name globs (default: every campaign)"
-    )
-    lists: list[ListEntryModel] = Field(default_factory=list, description="list metadata")
-    rules: list[RuleModel] = Field(default_factory=list, description="the rules, in order")
-
-
-def rules_json_schema() -> dict[str, Any]:
-    """The JSON Schema of a rules file, from the models that validate it."""
-    schema = RulesFileModel.model_json_schema(by_alias=True)
-    schema["title"] = "amo-mixer rules file"
-    return schema
-
-
-def _parse_local_deadline(text: str) -> datetime:
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text) + timedelta(days=1), time())
-        return datetime.fromisoformat(text.replace("T", " "))
-    except ValueError:
-        raise ValueError(
-            f"invalid deadline {text!r}: use YYYY-MM-DD or YYYY-MM-DD HH:MM (QM local time)"
-        ) from None
-
-
-def _deadline_value(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else value
-    if isinstance(value, date):
-        return datetime.combine(value + timedelta(days=1), time())
-    return _parse_local_deadline(str(value))
-
 
 # ---------------------------------------------------------------------------------------
 # Compiled rules and the rule set
@@ -453,314 +215,64 @@ def description_fields(description: str | None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------
-# YAML with positions
+# Compiling
 
 
-@dataclass(frozen=True)
-class _Mark:
-    line: int  # 1-based
-    column: int  # 0-based
-    style: str | None = None
+def compile_rules(parsed: Sequence[ParsedRules]) -> RuleSet:
+    """Compile parsed rule files (applied in the order given) into a ``RuleSet``.
 
-
-class _LineDict(dict[Any, Any]):
-    key_marks: dict[Any, _Mark]
-    value_marks: dict[Any, _Mark]
-    mark: _Mark
-
-
-class _LineList(list[Any]):
-    item_marks: list[_Mark]
-    mark: _Mark
-
-
-def _mark(node: yaml.Node) -> _Mark:
-    style = getattr(node, "style", None)
-    return _Mark(node.start_mark.line + 1, node.start_mark.column, style)
-
-
-class _Loader(yaml.SafeLoader):
-    """A safe loader that remembers where each key and value is, and duplicate keys."""
-
-    duplicates: list[tuple[str, _Mark]]
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
-    loader.flatten_mapping(node)
-    result = _LineDict()
-    result.key_marks, result.value_marks, result.mark = {}, {}, _mark(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        value = loader.construct_object(value_node, deep=True)
-        if key in result:
-            loader.duplicates.append((str(key), _mark(key_node)))
-        try:
-            result[key] = value
-        except TypeError:  # an unhashable key: report it as a string key
-            key = str(key)
-            result[key] = value
-        result.key_marks[key] = _mark(key_node)
-        result.value_marks[key] = _mark(value_node)
-    return result
-
-
-def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> _LineList:
-    result = _LineList(loader.construct_object(child, deep=True) for child in node.value)
-    result.item_marks = [_mark(child) for child in node.value]
-    result.mark = _mark(node)
-    return result
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-def _load_yaml(text: str) -> tuple[Any, list[tuple[str, _Mark]]]:
-    loader = _Loader(text)
-    loader.duplicates = []
-    try:
-        return loader.get_single_data(), loader.duplicates
-    finally:
-        loader.dispose()
-
-
-def _locate(data: Any, loc: Sequence[int | str]) -> tuple[_Mark | None, bool]:
-    """The mark of the deepest element of ``loc`` found, and whether it is a key."""
-    mark: _Mark | None = getattr(data, "mark", None)
-    is_key = False
-    node = data
-    for part in loc:
-        if isinstance(node, _LineDict) and part in node:
-            mark, is_key = node.value_marks[part], False
-            node = node[part]
-        elif isinstance(node, _LineDict) and part in node.key_marks:
-            mark, is_key = node.key_marks[part], True
-            break
-        elif isinstance(node, _LineList) and isinstance(part, int) and part < len(node):
-            mark, is_key = node.item_marks[part], False
-            node = node[part]
-        else:
-            break
-    return mark, is_key
-
-
-def _key_mark(data: Any, loc: Sequence[int | str]) -> _Mark | None:
-    """The mark of the key at the end of ``loc``."""
-    parent, _ = _walk(data, loc[:-1])
-    if isinstance(parent, _LineDict):
-        return parent.key_marks.get(loc[-1])
-    return None
-
-
-def _without(raw: Any, locs: Iterable[tuple[int | str, ...]]) -> Any:
-    """A deep copy of ``raw`` without the keys at ``locs`` (the broken ones)."""
-    import copy
-
-    trimmed = copy.deepcopy(raw)
-    for loc in locs:
-        if not loc:
-            continue
-        parent, found = _walk(trimmed, loc[:-1])
-        if found and isinstance(parent, dict) and loc[-1] in parent:
-            del parent[loc[-1]]
-    return trimmed
-
-
-def _walk(data: Any, loc: Sequence[int | str]) -> tuple[Any, bool]:
-    node = data
-    for part in loc:
-        in_dict = isinstance(node, dict) and part in node
-        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
-        if not (in_dict or in_list):
-            return None, False
-        node = node[part]
-    return node, True
-
-
-# ---------------------------------------------------------------------------------------
-# Loading
-
-
-def load_rules(paths: Sequence[Path], *, extra_texts: Sequence[tuple[str, str]] = ()) -> RuleSet:
-    """Load, validate and compile rule files (applied in sorted path order).
-
-    ``extra_texts`` are ``(name, YAML text)`` pairs applied after the files (``amo-mixer
-    test`` passes a test file's own ``lists:`` this way). Raises ``RuleLoadError`` listing
-    every problem of every file.
+    Extra ``lists:`` fields of every file become facts before any rule is compiled, so a
+    rule may read a fact another file defines. Raises ``RuleLoadError`` listing every
+    problem of every file (the parse's and the compiler's), in file and line order.
     """
-    loader = _FileLoader()
-    ordered = [str(p) for p in sorted(Path(p) for p in paths)]
-    parsed = [loader.parse(Path(p)) for p in ordered]
-    parsed += [loader.parse_text(name, text) for name, text in extra_texts]
-    ordered += [name for name, _ in extra_texts]
+    compiler = _Compiler()
+    for item in parsed:
+        compiler.problems += item.problems
+    usable = [item for item in parsed if item.data is not None]
+    entries = [compiler.entries(item) for item in usable]
     fact_types = dict(FACT_TYPES)
-    fact_types.update(loader.extra_types)
-    files = [loader.compile(item, fact_types) for item in parsed if item is not None]
-    if loader.problems:
-        order = {name: i for i, name in enumerate(ordered)}
-        problems = sorted(loader.problems, key=lambda p: (order.get(p.file, -1), p.line))
+    fact_types.update(compiler.extra_types)
+    files = [
+        compiler.compile(item, lists, fact_types)
+        for item, lists in zip(usable, entries, strict=True)
+    ]
+    if compiler.problems:
+        order = {item.path: i for i, item in enumerate(parsed)}
+        problems = sorted(compiler.problems, key=lambda p: (order.get(p.file, -1), p.line))
         raise RuleLoadError(problems)
     return RuleSet(files=tuple(files), fact_types=fact_types)
 
 
-@dataclass
-class _Parsed:
-    path: str
-    lines: list[str]
-    data: Any
-    model: RulesFileModel | None
-    campaigns: tuple[str, ...]
-    entries: list[ListEntry]
-    rules: list[tuple[int, RuleModel]]
-    salvaged: set[int] = field(default_factory=set)  # rules valid once broken keys dropped
+class _Compiler:
+    """Compiles parsed files, collecting problems; names and extra facts span files."""
 
-
-_FILE_KEYS = ("campaigns", "lists", "rules")
-
-
-class _FileLoader:
     def __init__(self) -> None:
-        self.problems: list[RuleProblem] = []
+        self.problems: list[Problem] = []
         self.extra_types: dict[str, ValueType] = {}
         self._extra_where: dict[str, str] = {}
         self._rule_where: dict[str, str] = {}
 
     def problem(
-        self,
-        path: str,
-        lines: list[str],
-        mark: _Mark | None,
-        rule: str | None,
-        message: str,
-        width: int = 1,
+        self, parsed: ParsedRules, mark: Mark | None, rule: str | None, message: str, width: int = 1
     ) -> None:
-        line = mark.line if mark else 1
-        excerpt = None
-        if mark is not None and 0 < mark.line <= len(lines):
-            excerpt = _excerpt(lines[mark.line - 1], mark.column, width)
-        self.problems.append(RuleProblem(path, line, rule, message, excerpt))
+        self.problems.append(parsed.problem(mark, rule, message, width))
 
-    # -- pass 1: YAML and models --------------------------------------------------------
+    # -- list metadata ------------------------------------------------------------------
 
-    def parse(self, path: Path) -> _Parsed | None:
-        name = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            self.problems.append(RuleProblem(name, 1, None, f"cannot read: {exc.strerror}"))
-            return None
-        except UnicodeDecodeError:
-            self.problems.append(RuleProblem(name, 1, None, "not UTF-8 text"))
-            return None
-        return self.parse_text(name, text)
+    def entries(self, parsed: ParsedRules) -> list[ListEntry]:
+        """The file's valid ``lists:`` entries, their extra fields checked as facts."""
+        return [self._entry(parsed, index, model) for index, model in parsed.lists]
 
-    def parse_text(self, name: str, text: str) -> _Parsed | None:
-        lines = text.splitlines()
-        try:
-            data, duplicates = _load_yaml(text)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = _Mark(mark.line + 1, mark.column) if mark else None
-            what = exc.problem or exc.context or "unreadable"
-            self.problem(name, lines, where, None, f"invalid YAML: {what}")
-            return None
-        except yaml.YAMLError as exc:
-            self.problems.append(RuleProblem(name, 1, None, f"invalid YAML: {exc}"))
-            return None
-        for key, key_mark in duplicates:
-            self.problem(name, lines, key_mark, None, f"duplicate key '{key}'", len(key))
-        if data is None:
-            data = _LineDict()
-            data.key_marks, data.value_marks, data.mark = {}, {}, _Mark(1, 0)
-        if not isinstance(data, dict):
-            self.problem(
-                name,
-                lines,
-                getattr(data, "mark", _Mark(1, 0)),
-                None,
-                "a rules file must be a mapping with campaigns, lists and rules",
-            )
-            return None
-        parsed = _Parsed(name, lines, data, None, (), [], [])
-        try:
-            parsed.model = RulesFileModel.model_validate(data)
-        except ValidationError as exc:
-            self._report_validation(parsed, exc)
-            self._salvage(parsed)
-        else:
-            campaigns = parsed.model.campaigns
-            parsed.campaigns = (
-                (campaigns,) if isinstance(campaigns, str) else tuple(campaigns or ())
-            )
-            parsed.rules = list(enumerate(parsed.model.rules))
-            for index, entry in enumerate(parsed.model.lists):
-                self._entry(parsed, index, entry)
-        return parsed
-
-    def _salvage(self, parsed: _Parsed) -> None:
-        """After validation errors, keep the parts that are valid so their expressions
-        are checked too."""
-        data = parsed.data
-        campaigns = data.get("campaigns")
-        if isinstance(campaigns, str):
-            parsed.campaigns = (campaigns,)
-        elif isinstance(campaigns, list):
-            parsed.campaigns = tuple(str(c) for c in campaigns)
-        raw_rules = data.get("rules")
-        for index, raw in enumerate(raw_rules if isinstance(raw_rules, list) else ()):
-            try:
-                parsed.rules.append((index, RuleModel.model_validate(raw)))
-            except ValidationError as exc:
-                # Already reported: check the rest of the rule (its expressions, its name)
-                # without the broken keys, so one typo does not hide the next problem.
-                trimmed = _without(raw, [tuple(e["loc"]) for e in exc.errors()])
-                try:
-                    parsed.rules.append((index, RuleModel.model_validate(trimmed)))
-                    parsed.salvaged.add(index)
-                except ValidationError:
-                    continue
-        raw_lists = data.get("lists")
-        for index, raw in enumerate(raw_lists if isinstance(raw_lists, list) else ()):
-            try:
-                self._entry(parsed, index, ListEntryModel.model_validate(raw))
-            except ValidationError:
-                continue
-
-    def _report_validation(self, parsed: _Parsed, exc: ValidationError) -> None:
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            rule = _rule_name(parsed.data, loc)
-            kind = error["type"]
-            if kind == "extra_forbidden":
-                key = str(loc[-1])
-                message = f"unknown key '{key}'" + _did_you_mean(key, _allowed_keys(loc))
-                mark = _key_mark(parsed.data, loc)
-                self.problem(parsed.path, parsed.lines, mark, rule, message, len(key))
-                continue
-            if kind == "missing":
-                parent_loc = loc[:-1]
-                mark, _ = _locate(parsed.data, parent_loc)
-                message = f"missing required key '{loc[-1]}'"
-                if parent_loc:
-                    message += f" in {_path(parent_loc)}"
-                self.problem(parsed.path, parsed.lines, mark, rule, message)
-                continue
-            mark, _ = _locate(parsed.data, loc)
-            text = str(error["msg"]).removeprefix("Value error, ")
-            message = f"{_path(loc)}: {text}" if _path(loc) else text
-            self.problem(parsed.path, parsed.lines, mark, rule, message)
-
-    def _entry(self, parsed: _Parsed, index: int, model: ListEntryModel) -> None:
+    def _entry(self, parsed: ParsedRules, index: int, model: ListEntryModel) -> ListEntry:
         raw = parsed.data["lists"][index]
         extra: dict[str, Scalar] = {}
         for key, value in (model.model_extra or {}).items():
-            mark = raw.key_marks.get(key) if isinstance(raw, _LineDict) else None
+            mark = raw.key_marks.get(key) if isinstance(raw, MarkedDict) else None
             where = f"lists[{index}].{key}"
             if not isinstance(key, str) or not key.isidentifier() or key in FACT_TYPES:
                 reason = "is a built-in fact" if key in FACT_TYPES else "is not a valid fact name"
                 self.problem(
-                    parsed.path,
-                    parsed.lines,
+                    parsed,
                     mark,
                     None,
                     f"{where}: extra field '{key}' {reason}",
@@ -770,8 +282,7 @@ class _FileLoader:
             kind = _scalar_type(value)
             if kind is None:
                 self.problem(
-                    parsed.path,
-                    parsed.lines,
+                    parsed,
                     mark,
                     None,
                     f"{where}: an extra field must be a string, a number or true/false "
@@ -782,8 +293,7 @@ class _FileLoader:
             known = self.extra_types.get(key)
             if known is not None and known != kind:
                 self.problem(
-                    parsed.path,
-                    parsed.lines,
+                    parsed,
                     mark,
                     None,
                     f"{where}: '{key}' is a {kind} here but a {known} at {self._extra_where[key]}",
@@ -795,24 +305,24 @@ class _FileLoader:
             self._extra_where.setdefault(key, f"{parsed.path}:{line}")
             extra[key] = value
         names = (model.match,) if isinstance(model.match, str) else tuple(model.match)
-        line = raw.mark.line if isinstance(raw, _LineDict) else 1
-        parsed.entries.append(
-            ListEntry(
-                names=names,
-                file=parsed.path,
-                line=line,
-                deadline=_deadline_value(model.deadline),
-                tags=tuple(model.tags),
-                priority=model.priority,
-                standby=model.standby,
-                weight=model.weight,
-                extra=extra,
-            )
+        line = raw.mark.line if isinstance(raw, MarkedDict) else 1
+        return ListEntry(
+            names=names,
+            file=parsed.path,
+            line=line,
+            deadline=deadline_value(model.deadline),
+            tags=tuple(model.tags),
+            priority=model.priority,
+            standby=model.standby,
+            weight=model.weight,
+            extra=extra,
         )
 
     # -- pass 2: rules and their expressions --------------------------------------------
 
-    def compile(self, parsed: _Parsed, fact_types: Mapping[str, ValueType]) -> RuleFile:
+    def compile(
+        self, parsed: ParsedRules, lists: list[ListEntry], fact_types: Mapping[str, ValueType]
+    ) -> RuleFile:
         seen: dict[str, int] = {}
         rules: list[Rule] = []
         for index, model in parsed.rules:
@@ -821,8 +331,7 @@ class _FileLoader:
             name_mark = raw.value_marks.get("name", rule_mark)
             if model.name in seen:
                 self.problem(
-                    parsed.path,
-                    parsed.lines,
+                    parsed,
                     name_mark,
                     model.name,
                     f"duplicate rule name (first defined at line {seen[model.name]})",
@@ -832,8 +341,7 @@ class _FileLoader:
             seen[model.name] = name_mark.line
             if model.name in self._rule_where:
                 self.problem(
-                    parsed.path,
-                    parsed.lines,
+                    parsed,
                     name_mark,
                     model.name,
                     f"rule name already used at {self._rule_where[model.name]}: rule names "
@@ -850,15 +358,15 @@ class _FileLoader:
         return RuleFile(
             path=parsed.path,
             campaigns=parsed.campaigns,
-            lists=tuple(parsed.entries),
+            lists=tuple(lists),
             rules=tuple(rules),
         )
 
     def _compile_rule(
         self,
-        parsed: _Parsed,
-        raw: _LineDict,
-        rule_mark: _Mark,
+        parsed: ParsedRules,
+        raw: MarkedDict,
+        rule_mark: Mark,
         model: RuleModel,
         fact_types: Mapping[str, ValueType],
         *,
@@ -871,8 +379,7 @@ class _FileLoader:
         set_mark = raw.value_marks.get("set", rule_mark)
         if setting.weight is None and setting.paused is None and not salvaged:
             self.problem(
-                parsed.path,
-                parsed.lines,
+                parsed,
                 set_mark,
                 name,
                 "set: give weight and/or paused (it sets nothing)",
@@ -895,7 +402,7 @@ class _FileLoader:
         weight_source: str | None = None
         if isinstance(setting.weight, str):
             weight_source = setting.weight
-            holder = raw_set if isinstance(raw_set, _LineDict) else raw
+            holder = raw_set if isinstance(raw_set, MarkedDict) else raw
             compiled = self._expression(
                 parsed, holder, "weight", setting.weight, name, fact_types, ValueType.NUMBER
             )
@@ -909,19 +416,17 @@ class _FileLoader:
             if not placeholder.isidentifier() or placeholder not in fact_types:
                 mark = raw.value_marks.get("description", rule_mark)
                 self.problem(
-                    parsed.path,
-                    parsed.lines,
+                    parsed,
                     mark,
                     name,
                     f"description: unknown fact '{{{placeholder}}}'"
-                    + _did_you_mean(placeholder, fact_types),
+                    + _in_brackets(did_you_mean(placeholder, fact_types)),
                 )
                 ok = False
         if model.description is not None and not _format_ok(model.description):
             mark = raw.value_marks.get("description", rule_mark)
             self.problem(
-                parsed.path,
-                parsed.lines,
+                parsed,
                 mark,
                 name,
                 "description: unbalanced { } (write {{ or }} for a literal brace)",
@@ -950,8 +455,8 @@ class _FileLoader:
 
     def _expression(
         self,
-        parsed: _Parsed,
-        holder: _LineDict,
+        parsed: ParsedRules,
+        holder: MarkedDict,
         key: str,
         source: str,
         rule: str,
@@ -965,14 +470,12 @@ class _FileLoader:
             line, excerpt = _expression_excerpt(parsed.lines, mark, source, exc)
             message = getattr(exc, "message", None) or str(exc)
             prefix = "when" if key == "when" else "set.weight"
-            self.problems.append(
-                RuleProblem(parsed.path, line, rule, f"{prefix}: {message}", excerpt)
-            )
+            self.problems.append(Problem(parsed.path, line, rule, f"{prefix}: {message}", excerpt))
             return None
 
 
 def _expression_excerpt(
-    lines: list[str], mark: _Mark, source: str, exc: ExpressionError
+    lines: list[str], mark: Mark, source: str, exc: ExpressionError
 ) -> tuple[int, str]:
     """The file line holding the error and a caret under it; the expression alone with
     its caret when the file text cannot be matched (folded or escaped strings)."""
@@ -987,22 +490,13 @@ def _expression_excerpt(
     if mark.style in ("'", '"', None) and 0 <= start < len(lines) and "\n" not in source:
         column = mark.column + (1 if mark.style in ("'", '"') else 0)
         if lines[start][column : column + len(source)] == source:
-            return mark.line, _excerpt(lines[start], column + offset, length)
+            return mark.line, caret_excerpt(lines[start], column + offset, length)
     if src_line.strip():
         for index in range(max(start, 0), min(start + 1 + source.count("\n") + 2, len(lines))):
             found = lines[index].find(src_line)
             if found >= 0:
-                return index + 1, _excerpt(lines[index], found + col_in_line, length)
+                return index + 1, caret_excerpt(lines[index], found + col_in_line, length)
     return mark.line, exc.caret(source)
-
-
-def _excerpt(text: str, column: int, width: int = 1) -> str:
-    column = min(max(column, 0), len(text))
-    pad = "".join("\t" if ch == "\t" else " " for ch in text[:column])
-    return f"{_INDENT}{text}\n{_INDENT}{pad}{'^' * max(width, 1)}"
-
-
-_INDENT = "    "
 
 
 def _format_ok(description: str) -> bool:
@@ -1023,50 +517,5 @@ def _scalar_type(value: object) -> ValueType | None:
     return None
 
 
-def _rule_name(data: Any, loc: Sequence[int | str]) -> str | None:
-    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-        node, found = _walk(data, loc[:2])
-        if found and isinstance(node, dict) and isinstance(node.get("name"), str):
-            return str(node["name"])
-        return f"#{loc[1] + 1}"
-    return None
-
-
-def _path(loc: Sequence[int | str]) -> str:
-    """``('rules', 2, 'set', 'weight')`` → ``set.weight``; list paths keep their index."""
-    parts = list(loc)
-    if len(parts) >= 2 and parts[0] == "rules" and isinstance(parts[1], int):
-        parts = parts[2:]
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text
-
-
-def _model_keys(model: type[BaseModel]) -> list[str]:
-    return [info.alias or name for name, info in model.model_fields.items()]
-
-
-_KEYS_BY_PARENT: dict[str, Callable[[], list[str]]] = {
-    "set": lambda: _model_keys(SetModel),
-    "match": lambda: _model_keys(MatchSpec),
-}
-
-
-def _allowed_keys(loc: Sequence[int | str]) -> list[str]:
-    if len(loc) == 1:
-        return list(_FILE_KEYS)
-    if len(loc) == 3 and loc[0] == "rules":
-        return _model_keys(RuleModel)
-    parent = loc[-2]
-    if isinstance(parent, str) and parent in _KEYS_BY_PARENT:
-        return _KEYS_BY_PARENT[parent]()
-    return []
-
-
-def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+def _in_brackets(hint: str) -> str:
+    return f" ({hint})" if hint else ""

@@ -15,6 +15,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mixer.records import (
+    ConfigRecord,
+    CycleRecord,
+    DecisionRecord,
+    ErrorRecord,
+    GuardrailRecord,
+    OverrideRecord,
+    iso_utc,
+    parse_record,
+)
+
 DEFAULT_MAX_POINTS = 2000
 """Cycle points kept per list before thinning starts (change points always kept)."""
 
@@ -57,6 +68,8 @@ class ReportData:
     events: list[dict[str, Any]]
     first_ms: int | None
     last_ms: int | None
+    # Start-ups and reloads (applied or refused): marked on every campaign's timeline.
+    config: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -88,6 +101,7 @@ class ReportData:
             "events": self.events,
             "first": self.first_ms,
             "last": self.last_ms,
+            "config": self.config,
         }
 
 
@@ -100,31 +114,37 @@ def collect(
     open_rows: dict[tuple[str, str], dict[str, Any]] = {}
     first: int | None = None
     last: int | None = None
+    config: list[dict[str, Any]] = []
 
-    for record in records:
-        t = _ms(record.get("ts"))
-        name = record.get("campaign")
-        if t is None or not isinstance(name, str):
+    for raw in records:
+        record = parse_record(raw)
+        if isinstance(record, ConfigRecord) and record.ts is not None:
+            config.append(_config_change(record))
             continue
+        if record is None or record.ts is None or record.campaign is None:
+            continue
+        t = int(record.ts.timestamp() * 1000)
         first = t if first is None else min(first, t)
         last = t if last is None else max(last, t)
-        camp = campaigns.get(name)
+        camp = campaigns.get(record.campaign)
         if camp is None:
-            camp = campaigns[name] = _Campaign(name)
-        event = record.get("event")
-        if event == "cycle":
+            camp = campaigns[record.campaign] = _Campaign(record.campaign)
+        if isinstance(record, CycleRecord):
             _add_cycle(camp, record, t)
-        elif event == "decision":
+        elif isinstance(record, DecisionRecord):
             _add_decision(camp, record, t, events, open_rows)
-        elif event == "override":
+        elif isinstance(record, OverrideRecord):
             camp.overrides += 1
             _add_override(camp, record, t, events)
-        elif event == "guardrail":
-            camp.guardrails += 1
-            _add_alert(camp, record, t, events, "guardrail")
-        elif event == "error":
+        elif isinstance(record, GuardrailRecord):
+            camp.guardrails += not record.ended  # an end marks when a standing stop ended
+            lists = ", ".join(record.lists)
+            text = f"{record.guardrail}: {record.reason}" if record.reason else record.guardrail
+            _add_alert(camp, record.mode, t, events, "guardrail", lists, text)
+        elif isinstance(record, ErrorRecord):
             camp.errors += 1
-            _add_alert(camp, record, t, events, "error")
+            text = f"{record.kind}: {record.error}".rstrip(": ")
+            _add_alert(camp, None, t, events, "error", "", text)
 
     events.sort(key=lambda e: e["t"])
     return ReportData(
@@ -132,7 +152,20 @@ def collect(
         events=[{k: v for k, v in e.items() if not k.startswith("_")} for e in events],
         first_ms=first,
         last_ms=last,
+        config=config,
     )
+
+
+def _config_change(record: ConfigRecord) -> dict[str, Any]:
+    assert record.ts is not None
+    if record.outcome == "refused":
+        text = "reload refused, the running config stays: " + "; ".join(record.errors)
+    else:
+        text = (
+            f"config loaded: rules {(record.rules_hash or '?')[:12]}, "
+            f"{record.rule_count} rules, mode {record.mode}"
+        )
+    return {"t": int(record.ts.timestamp() * 1000), "outcome": record.outcome, "text": text}
 
 
 def keep_indices(states: Sequence[object], limit: int) -> list[int]:
@@ -150,47 +183,38 @@ def keep_indices(states: Sequence[object], limit: int) -> list[int]:
 # -- folding ------------------------------------------------------------------------
 
 
-def _add_cycle(camp: _Campaign, record: Mapping[str, Any], t: int) -> None:
+def _add_cycle(camp: _Campaign, record: CycleRecord, t: int) -> None:
     camp.cycles += 1
-    outcome = str(record.get("outcome") or "ok")
-    camp.outcomes[outcome] = camp.outcomes.get(outcome, 0) + 1
-    cycle_id = record.get("cycle_id")
-    camp.last_cycle_id = cycle_id if isinstance(cycle_id, str) else None
-    lists = record.get("lists")
-    if not isinstance(lists, Mapping):
-        return
-    for list_name, state in lists.items():
-        if not isinstance(state, Mapping):
-            continue
-        camp.series.setdefault(str(list_name), []).append(
+    camp.outcomes[record.outcome] = camp.outcomes.get(record.outcome, 0) + 1
+    camp.last_cycle_id = record.cycle_id
+    for list_name, state in record.lists.items():
+        camp.series.setdefault(list_name, []).append(
             _Point(
                 t=t,
-                weight=_int(state.get("weight")),
-                paused=_bool(state.get("paused")),
-                can_reserve=_bool(state.get("can_reserve")),
-                added=_int(state.get("added")),
-                pulled=_int(state.get("pulled")),
-                completed=_int(state.get("completed")),
+                weight=state.weight,
+                paused=state.paused,
+                can_reserve=state.can_reserve,
+                added=state.added,
+                pulled=state.pulled,
+                completed=state.completed,
             )
         )
 
 
 def _add_decision(
     camp: _Campaign,
-    record: Mapping[str, Any],
+    record: DecisionRecord,
     t: int,
     events: list[dict[str, Any]],
     open_rows: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
     camp.decisions += 1
-    applied = record.get("applied") is True
+    applied = record.applied
     camp.applied += applied
-    list_name = str(record.get("list", ""))
-    before = _state(record.get("before"))
-    after = _state(record.get("after"))
-    rules = [str(r) for r in record.get("rules") or () if r is not None]
-    cycle_id = record.get("cycle_id")
-    signature = (before, after, tuple(rules), applied, record.get("mode"))
+    list_name = record.list or ""
+    before, after = record.before, record.after
+    rules = list(record.rules)
+    signature = (before, after, record.rules, applied, record.mode)
     key = (camp.name, list_name)
     row = open_rows.get(key)
     # A dry-run repeats the same decision every cycle: one row per unbroken run.
@@ -201,23 +225,23 @@ def _add_decision(
     ):
         row["repeat"] += 1
         row["until"] = t
-        row["_cycle"] = cycle_id
+        row["_cycle"] = record.cycle_id
         return
     row = {
         "t": t,
         "campaign": camp.name,
         "event": "decision",
         "list": list_name,
-        "mode": record.get("mode"),
-        "weight": [before[0], after[0]],
-        "paused": [before[1], after[1]],
+        "mode": record.mode,
+        "weight": [before.weight, after.weight],
+        "paused": [before.paused, after.paused],
         "rules": rules,
-        "reason": str(record.get("reason") or ""),
+        "reason": record.reason,
         "applied": applied,
         "repeat": 1,
         "until": t,
         "_sig": signature,
-        "_cycle": cycle_id,
+        "_cycle": record.cycle_id,
     }
     open_rows[key] = row
     events.append(row)
@@ -225,9 +249,9 @@ def _add_decision(
         {
             "t": t,
             "list": list_name,
-            "weight": after[0],
-            "before": before[0],
-            "paused": [before[1], after[1]],
+            "weight": after.weight,
+            "before": before.weight,
+            "paused": [before.paused, after.paused],
             "applied": applied,
             "reason": row["reason"],
         }
@@ -235,24 +259,22 @@ def _add_decision(
 
 
 def _add_override(
-    camp: _Campaign, record: Mapping[str, Any], t: int, events: list[dict[str, Any]]
+    camp: _Campaign, record: OverrideRecord, t: int, events: list[dict[str, Any]]
 ) -> None:
-    expected = _state(record.get("expected"))
-    found = _state(record.get("found"))
-    list_name = str(record.get("list", ""))
-    reason = str(record.get("reason") or "")
-    hold = record.get("hold_until")
-    if hold and "hold" not in reason.lower():
-        reason = f"{reason} (hold until {hold})".strip()
+    expected, found = record.expected, record.found
+    list_name = record.list or ""
+    reason = record.reason
+    if record.hold_until is not None and "hold" not in reason.lower():
+        reason = f"{reason} (hold until {iso_utc(record.hold_until)})".strip()
     events.append(
         {
             "t": t,
             "campaign": camp.name,
             "event": "override",
             "list": list_name,
-            "mode": record.get("mode"),
-            "weight": [expected[0], found[0]],
-            "paused": [expected[1], found[1]],
+            "mode": record.mode,
+            "weight": [expected.weight, found.weight],
+            "paused": [expected.paused, found.paused],
             "rules": [],
             "reason": reason,
             "applied": None,
@@ -264,9 +286,9 @@ def _add_override(
         {
             "t": t,
             "list": list_name,
-            "weight": found[0],
-            "before": expected[0],
-            "paused": [expected[1], found[1]],
+            "weight": found.weight,
+            "before": expected.weight,
+            "paused": [expected.paused, found.paused],
             "applied": None,
             "reason": reason,
         }
@@ -275,27 +297,20 @@ def _add_override(
 
 def _add_alert(
     camp: _Campaign,
-    record: Mapping[str, Any],
+    mode: str | None,
     t: int,
     events: list[dict[str, Any]],
     kind: str,
+    lists: str,
+    text: str,
 ) -> None:
-    if kind == "guardrail":
-        lists = [str(x) for x in record.get("lists") or ()]
-        label = str(record.get("guardrail") or "guardrail")
-        reason = str(record.get("reason") or "")
-        text = f"{label}: {reason}" if reason else label
-    else:
-        lists = []
-        label = str(record.get("kind") or "error")
-        text = f"{label}: {record.get('error') or ''}".rstrip(": ")
     events.append(
         {
             "t": t,
             "campaign": camp.name,
             "event": kind,
-            "list": ", ".join(lists),
-            "mode": record.get("mode"),
+            "list": lists,
+            "mode": mode,
             "weight": None,
             "paused": None,
             "rules": [],
@@ -363,22 +378,6 @@ def _paused_spans(points: Sequence[_Point]) -> list[list[int]]:
     if start is not None:
         spans.append([start, points[-1].t])
     return spans
-
-
-def _state(value: object) -> tuple[int | None, bool | None]:
-    if not isinstance(value, Mapping):
-        return (None, None)
-    return (_int(value.get("weight")), _bool(value.get("paused")))
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
-
-
-def _bool(value: object) -> bool | None:
-    return value if isinstance(value, bool) else None
 
 
 def _ms(value: object) -> int | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import difflib
 import io
 import re
 import tokenize
@@ -37,6 +36,7 @@ from mixer.engine.expressions.values import (
     ValueType,
     describe,
 )
+from mixer.opsfiles.problems import did_you_mean
 
 MAX_SOURCE_CHARS: Final = 2_000
 MAX_STRING_CHARS: Final = 200
@@ -324,8 +324,8 @@ class _Checker:
 
     def _suggest(self, name: str, *, functions_only: bool = False) -> str:
         pool = sorted(FUNCTION_NAMES) if functions_only else [*self.schema, *FUNCTION_NAMES]
-        close = difflib.get_close_matches(name, pool, n=1)
-        return f": did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, pool)
+        return f": {hint}" if hint else ""
 
     def _bool_op(self, node: ast.BoolOp, depth: int) -> tuple[Kind, ast.expr]:
         word = "and" if isinstance(node.op, ast.And) else "or"

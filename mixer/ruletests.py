@@ -9,11 +9,10 @@ what it expects the mixer to decide. The format is described in docs/rules.md.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,12 +20,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
+from mixer.config import GuardrailSettings, HistorySettings
 from mixer.engine.facts import EngineSettings, localize
 from mixer.engine.memory import HistorySample, ListMemory
-from mixer.engine.rules import Duration, RuleLoadError, load_rules
 from mixer.errors import MixerError
 from mixer.guardrails import Limits
+from mixer.opsfiles.marked_yaml import load_yaml, plain, syntax_error_at
+from mixer.opsfiles.problems import did_you_mean, key_path
+from mixer.opsfiles.reading import UnreadableFile, read_text
 from mixer.plan import CampaignPlan, Decision, plan_campaign
+from mixer.rule_loading import load_rules
+from mixer.rulefile import RuleLoadError
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 
@@ -44,28 +48,10 @@ class RuleTestFileError(MixerError):
 # The test-file models
 
 
-class GuardrailSettings(BaseModel):
-    """Guardrail limits for the test (the config's ``guardrails:``)."""
+class RuleTestSettings(BaseModel):
+    """The test's settings: the QM time zone, the campaign, and the config's own
+    ``history:`` and ``guardrails:`` sections (same keys, defaults and checks)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    min_weight: int = 1
-    max_weight: int = 100
-    manual_hold: Duration = timedelta(hours=1)
-    max_step: int | str | None = Field(
-        None, description="an absolute step (10) or a percent ('25%')"
-    )
-    max_changes_per_day: int | None = None
-
-
-class HistorySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    window: Duration = timedelta(minutes=60)
-    min_history: Duration = timedelta(minutes=15)
-
-
-class TestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timezone: str = "UTC"
@@ -102,11 +88,13 @@ class Step(BaseModel):
     stopped: StrictBool | None = Field(None, description="expect a campaign guardrail stop")
 
 
-class TestFile(BaseModel):
+class RuleTestFile(BaseModel):
+    """A rule test file: the rule files it loads, settings, extra ``lists:``, the steps."""
+
     model_config = ConfigDict(extra="forbid")
 
     rules: list[str]
-    settings: TestSettings = Field(default_factory=TestSettings)
+    settings: RuleTestSettings = Field(default_factory=RuleTestSettings)
     lists: list[dict[str, Any]] = Field(default_factory=list)
     steps: list[Step]
 
@@ -130,7 +118,9 @@ class Failure:
 
 
 @dataclass
-class TestResult:
+class RuleTestResult:
+    """How one test file went: steps run, expectations checked, what failed."""
+
     path: str
     steps: int = 0
     expectations: int = 0
@@ -185,7 +175,7 @@ _NEW_LIST = ListSnapshot(
 )
 
 
-def run_test_file(path: Path) -> TestResult:
+def run_test_file(path: Path) -> RuleTestResult:
     """Run one test file; raises ``RuleTestFileError`` when it cannot be run at all."""
     spec = _read(path)
     tz = _timezone(spec.settings.timezone, path)
@@ -204,10 +194,10 @@ def run_test_file(path: Path) -> TestResult:
         history_window=spec.settings.history.window,
         min_history=spec.settings.history.min_history,
     )
-    limits = _limits(spec.settings.guardrails, path)
+    limits = _limits(spec.settings.guardrails)
     rules = ruleset.for_campaign(spec.settings.campaign)
 
-    result = TestResult(str(path))
+    result = RuleTestResult(str(path))
     state: dict[str, ListSnapshot] = {}
     memory: dict[str, ListMemory] = {}
     history: dict[str, list[HistorySample]] = {}
@@ -237,29 +227,30 @@ def run_test_file(path: Path) -> TestResult:
     return result
 
 
-def _read(path: Path) -> TestFile:
+def _read(path: Path) -> RuleTestFile:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RuleTestFileError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise RuleTestFileError(f"{path}: not UTF-8 text") from None
+        text = read_text(path)
+    except UnreadableFile as exc:
+        reason = exc.reason if exc.not_text else f"cannot read: {exc.reason}"
+        raise RuleTestFileError(f"{path}: {reason}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
-        raise RuleTestFileError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
+        data, _ = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise RuleTestFileError(f"{path}: invalid YAML: {exc}") from None
+        mark, what = syntax_error_at(exc)
+        if not isinstance(exc, yaml.MarkedYAMLError):
+            raise RuleTestFileError(f"{path}: invalid YAML: {what}") from None
+        raise RuleTestFileError(
+            f"{path}:{mark.line if mark else 1}: invalid YAML: {what}"
+        ) from None
     try:
-        return TestFile.model_validate(data)
+        return RuleTestFile.model_validate(plain(data))
     except ValidationError as exc:
         problems = [_validation_problem(e) for e in exc.errors()]
         raise RuleTestFileError(f"{path}: not a valid test file", problems) from None
 
 
 def _validation_problem(error: Mapping[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error["loc"])
+    loc = key_path(error["loc"])
     if error["type"] == "extra_forbidden":
         return f"{loc}: unknown key"
     return f"{loc}: {str(error['msg']).removeprefix('Value error, ')}"
@@ -274,24 +265,13 @@ def _timezone(name: str, path: Path) -> ZoneInfo:
         ) from None
 
 
-def _limits(g: GuardrailSettings, path: Path) -> Limits:
-    step: int | None = None
-    percent: float | None = None
-    if isinstance(g.max_step, str):
-        try:
-            percent = float(g.max_step.strip().removesuffix("%"))
-        except ValueError:
-            raise RuleTestFileError(
-                f"{path}: settings.guardrails.max_step {g.max_step!r}: use a number or 'N%'"
-            ) from None
-    else:
-        step = g.max_step
+def _limits(g: GuardrailSettings) -> Limits:
     return Limits(
         min_weight=g.min_weight,
         max_weight=g.max_weight,
         manual_hold=g.manual_hold,
-        max_step=step,
-        max_step_percent=percent,
+        max_step=g.max_step,
+        max_step_percent=g.max_step_percent,
         max_changes_per_day=g.max_changes_per_day,
     )
 
@@ -322,8 +302,8 @@ def _apply_lists(
         for key, value in fields.items():
             target = _FIELDS.get(key)
             if target is None:
-                close = difflib.get_close_matches(key, list(_FIELDS), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = did_you_mean(key, _FIELDS)
+                hint = f" ({hint})" if hint else ""
                 raise RuleTestFileError(
                     f"{path}: step {number}: list {name!r}: unknown field '{key}'{hint}"
                 )
@@ -369,7 +349,7 @@ def _last_pull(value: object, tz: ZoneInfo) -> datetime | None:
     return localize(datetime.fromisoformat(str(value).strip()), tz)
 
 
-def _check(result: TestResult, number: int, step: Step, plan: CampaignPlan) -> None:
+def _check(result: RuleTestResult, number: int, step: Step, plan: CampaignPlan) -> None:
     decisions = {d.list: d for d in plan.decisions}
     if step.stopped is not None:
         result.expectations += 1
@@ -475,9 +455,9 @@ def _describe_got(decision: Decision | None, plan: CampaignPlan, name: str) -> s
     )
 
 
-def run_test_files(paths: Sequence[Path]) -> list[TestResult | RuleTestFileError]:
+def run_test_files(paths: Sequence[Path]) -> list[RuleTestResult | RuleTestFileError]:
     """Run every file; an unreadable file is returned as its error, the others still run."""
-    results: list[TestResult | RuleTestFileError] = []
+    results: list[RuleTestResult | RuleTestFileError] = []
     for path in paths:
         try:
             results.append(run_test_file(path))
