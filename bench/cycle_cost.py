@@ -277,7 +277,7 @@ def hand_written_marginal(campaigns: int, lists: int) -> float:
 
     from mixer.engine.facts import EngineSettings, compute_facts
     from mixer.engine.memory import ListMemory
-    from mixer.engine.rules import load_rules
+    from mixer.rule_loading import load_rules
     from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
     rules = bench_rules()
