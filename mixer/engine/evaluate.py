@@ -6,7 +6,9 @@ Level-triggered, like a reconciler: every cycle each list starts again from its 
 trace — matched or not, null facts, errors, pending timers — which is what ``explain``
 shows (the decision log keeps the fired rules and the facts they read). A cycle keeps it
 compact and builds the ``RuleTrace`` records on first access (``mixer.engine.trace``).
-Pure: *now* comes in as an argument.
+Each rule has one evaluation path, compiled once per loaded rule set into what it needs:
+a condition, an effect, and timers only for ``for:``/``cooldown:`` — a rule without them
+keeps no memory between cycles. Pure: *now* comes in as an argument.
 """
 
 from __future__ import annotations
