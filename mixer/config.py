@@ -17,8 +17,10 @@ read at call time), so a reload sees the current environment and tests need not 
 from __future__ import annotations
 
 import glob
+import ipaddress
 import json
 import os
+import re
 import stat
 from collections.abc import Mapping
 from datetime import timedelta
@@ -256,16 +258,35 @@ class HistorySettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """The Prometheus endpoint."""
+    """The Prometheus endpoint and the status page (one listener, no auth of its own)."""
 
+    # Declared before `listen`, whose check reads it.
+    allow_remote: bool = Field(
+        False,
+        description="Allow a non-loopback listen address. The listener has no auth: put it "
+        "behind a reverse proxy with auth instead when you can (docs/operations.md).",
+    )
     listen: str = Field(
-        "127.0.0.1:9864", description="host:port of the /metrics endpoint ([::1]:9864 for IPv6)."
+        "127.0.0.1:9864",
+        description="host:port of /metrics and the status page ([::1]:9864 for IPv6); "
+        "loopback unless allow_remote is true.",
+    )
+    per_list: bool = Field(
+        True,
+        description="Export the per-list gauges (7 series per list, labelled campaign and "
+        "list); turn off for very many lists.",
     )
 
     @field_validator("listen")
     @classmethod
-    def _host_port(cls, value: str) -> str:
-        _split_listen(value)
+    def _host_port(cls, value: str, info: ValidationInfo) -> str:
+        host = _split_listen(value)[0]
+        if not info.data.get("allow_remote") and not is_loopback(host):
+            raise ValueError(
+                f"{value!r} is not a loopback address, and the status page and /metrics have "
+                "no auth: listen on 127.0.0.1 behind a reverse proxy with auth "
+                "(docs/operations.md), or set metrics.allow_remote: true"
+            )
         return value
 
     @property
@@ -277,12 +298,27 @@ class MetricsSettings(_Section):
         return _split_listen(self.listen)[1]
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this host only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _split_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.strip().rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError("expected host:port like 127.0.0.1:9864")
     return host, int(port)
+
+
+MIN_INTERVAL = timedelta(seconds=1)
+QUIET_INTERVAL = timedelta(seconds=10)  # below it: a warning (tests and demos go faster)
+_BARE_NUMBER = re.compile(r"^\s*\d+(\.\d+)?\s*$")
 
 
 def _positive(value: timedelta) -> timedelta:
@@ -343,10 +379,25 @@ class Settings(BaseModel):
             raise ValueError("holds an empty name")
         return tuple(dict.fromkeys(value))
 
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval_has_a_unit(cls, value: object) -> object:
+        # `interval: 1` meant as one minute would be a cycle a second: say so.
+        if (isinstance(value, int | float) and not isinstance(value, bool)) or (
+            isinstance(value, str) and _BARE_NUMBER.match(value)
+        ):
+            raise ValueError(f"{value!r} has no unit: write 60s or 1m")
+        return value
+
     @field_validator("interval")
     @classmethod
-    def _positive_interval(cls, value: timedelta) -> timedelta:
-        return _positive(value)
+    def _sane_interval(cls, value: timedelta) -> timedelta:
+        if value < MIN_INTERVAL:
+            raise ValueError(
+                f"{format_duration(value)} is under 1s: every cycle reads every campaign "
+                "from QM; write 60s (the usual) or at least 1s"
+            )
+        return value
 
     def rule_files(self) -> list[Path]:
         """Rule files matching ``rules``: sorted, each once."""
@@ -418,6 +469,11 @@ def load_settings(
     if problems.found or settings is None:
         raise ConfigError(f"invalid config {path}: {problems.summary()}", problems.lines())
 
+    if settings.interval < QUIET_INTERVAL:
+        warnings.append(
+            f"interval {format_duration(settings.interval)} is under 10s: each cycle reads "
+            "every campaign from QM, which loads a production server; 60s is usual"
+        )
     if literal_in_file and _readable_by_others(config_path):
         warnings.append(
             f"{config_path} holds a literal qm.password and is readable by other users: "

@@ -71,6 +71,7 @@ class CampaignResult:
     plan: CampaignPlan | None = None
     applied: bool = False
     writes: int = 0
+    written: frozenset[str] = frozenset()  # the lists whose update QM shows applied
     # From the read's reply to the write's reply: the longest a supervisor's change made
     # meanwhile could go unseen (None: nothing written).
     read_to_write_ms: float | None = None
@@ -289,6 +290,7 @@ class CycleRunner:
             written = self._write(plan, result, now, cycle_id)
         result.applied = bool(written)
         result.writes = len(written)
+        result.written = frozenset(written)
         # A refused plan that repeats the last cycle's was logged when it began.
         for d in () if repeated else plan.decisions:
             self._append(
@@ -304,6 +306,7 @@ class CycleRunner:
                     reason=d.reason,
                     facts=d.facts,
                     applied=d.list in written,
+                    overridden=d.overridden,
                 )
             )
         self.store.save_memory(campaign, plan.memory_after(written))
@@ -484,6 +487,15 @@ class CycleRunner:
                     item.pulled,
                     item.completed,
                     item.can_reserve,
+                    # What replay needs to rebuild the facts: deadline tags, the
+                    # completed state and idle minutes (docs/backtests.md).
+                    notes=item.notes,
+                    dialer_state=item.dialer_state,
+                    last_pull=(
+                        None
+                        if item.last_pull is None
+                        else item.last_pull.isoformat(timespec="seconds")
+                    ),
                 )
                 for item in read.lists
             }
@@ -521,6 +533,8 @@ class CycleRunner:
             self.metrics.cycle(result.campaign, result.outcome, duration_ms / 1000, now)
             if isinstance(read, CampaignSnapshot):
                 self.metrics.lists(result.campaign, _state_counts(read))
+            if plan is not None:
+                self.metrics.plan(plan, result.written)
 
 
 def _landed(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:

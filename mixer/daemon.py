@@ -31,10 +31,12 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from mixer.clock import Clock, SystemClock
 from mixer.errors import MixerError
+from mixer.listener import WhyViews
 from mixer.lock import StateLock
 from mixer.logs import get_logger
 from mixer.metrics import MetricsServer, MixerMetrics
 from mixer.notify import Notifier
+from mixer.status.board import StatusBoard
 
 if TYPE_CHECKING:
     from mixer.config import Settings
@@ -94,6 +96,7 @@ class Daemon:
         settings_loader: SettingsLoader | None = None,
         notifier: Notifier | None = None,
         log: Any = None,
+        why: WhyViews | None = None,
     ) -> None:
         if runner_factory is None:
             from mixer.wiring import build_runner
@@ -116,6 +119,9 @@ class Daemon:
         self.log = log if log is not None else get_logger()
         self.notifier = notifier if notifier is not None else Notifier(environ, log=self.log)
         self.metrics = MixerMetrics()
+        self.board = StatusBoard()
+        self.why = why  # the status page's per-list trace (amo-mixer run passes explain's)
+        self.rules_hash: str | None = None
         self.cycles = 0
         self.reloads = 0
         self.settings: Settings | None = None
@@ -159,10 +165,14 @@ class Daemon:
         control: threading.Thread | None = None
         try:
             if settings.metrics is not None:
-                self.metrics_server = self.metrics.serve(settings.metrics.listen)
+                self.metrics.per_list = getattr(settings.metrics, "per_list", True)
+                self.metrics_server = self.metrics.serve(
+                    settings.metrics.listen, self.board, _zone(settings), self.why
+                )
             self._runner = self._build(settings)
             self._runner.log_config_loaded()
             interval = self._interval(settings)
+            self.metrics.interval(interval)
             self._check_watchdog(interval)
             scheduler = self._scheduler = BlockingScheduler(
                 timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)}
@@ -247,6 +257,7 @@ class Daemon:
         except Exception as exc:
             self.log.error("cycle failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
             return f"last cycle failed: {type(exc).__name__}: {exc}"
+        self._publish(report)
         failed = sorted(report.errors)
         return (
             f"cycle {report.cycle_id}: {len(report.outcomes)} campaigns, "
@@ -282,6 +293,8 @@ class Daemon:
             self._close(self._runner)
             self._runner, self.settings = runner, settings
             runner.log_config_loaded()
+            if settings.metrics is not None:
+                self.metrics.per_list = getattr(settings.metrics, "per_list", True)
             self.reloads += 1
             self.metrics.reload("ok")
             for warning in settings.warnings:
@@ -298,6 +311,7 @@ class Daemon:
 
     def _reschedule(self, settings: Settings, old: Settings) -> None:
         interval = self._interval(settings)
+        self.metrics.interval(interval)
         if interval == self._interval(old) or self._scheduler is None:
             return
         self._scheduler.reschedule_job(JOB_ID, trigger="interval", seconds=interval)
@@ -312,7 +326,28 @@ class Daemon:
             self._stopping_sent = True
             self.notifier.stopping("stopping after the cycle in flight")
 
+    def _publish(self, report: Report) -> None:
+        """Hand the cycle's results to the status page; a failure here is logged, never
+        allowed to fail the cycle."""
+        settings = self.settings
+        try:
+            self.board.publish(
+                report,
+                mode=getattr(settings, "mode", None),
+                rules_hash=self.rules_hash,
+                interval_s=self._interval(settings) if settings is not None else None,
+            )
+        except Exception as exc:
+            self.log.error(
+                "status page update failed", error=f"{type(exc).__name__}: {exc}", exc_info=True
+            )
+
     def _build(self, settings: Settings) -> Runner:
+        runner = self._build_runner(settings)
+        self.rules_hash = _rules_hash(runner)
+        return runner
+
+    def _build_runner(self, settings: Settings) -> Runner:
         return self.runner_factory(
             settings,
             clock=self.clock,
@@ -382,6 +417,26 @@ def _grace(interval: float) -> int:
 
 def _seconds(interval: float) -> str:
     return str(timedelta(seconds=interval)) if interval >= 1 else f"{interval:g}s"
+
+
+def _rules_hash(runner: Runner) -> str | None:
+    """The hash of the rule set the runner loaded, as its ``config`` event records it
+    (None for a runner without rule files, as tests build)."""
+    from mixer.audit import fingerprint
+
+    rules = getattr(runner, "rules", None)
+    files = getattr(rules, "files", None)
+    if files is None:
+        return None
+    return fingerprint(None, [Path(f.path) for f in files]).rules_hash
+
+
+def _zone(settings: Settings) -> Any:
+    """QM's time zone for the status page (UTC for settings without one)."""
+    from mixer.listener import UTC_ZONE
+
+    qm = getattr(settings, "qm", None)
+    return getattr(qm, "tz", None) or UTC_ZONE
 
 
 def _listen(settings: Settings) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from mixer.engine.evaluate import ListEvaluation
 from mixer.engine.memory import ListMemory
@@ -59,12 +59,14 @@ def guard_list(
     now: datetime,
     local_date: date,
     limits: Limits,
+    zone: tzinfo = UTC,
 ) -> ListOutcome:
-    """Apply the per-list guardrails to the rules' wish for one list."""
+    """Apply the per-list guardrails to the rules' wish for one list (``zone``: the QM
+    time zone, the one notes for people speak in)."""
     current_weight, current_paused = item.weight, item.paused
     if mem.in_manual_hold(now):
         assert mem.manual_hold_until is not None
-        until = mem.manual_hold_until.isoformat(timespec="minutes")
+        until = f"{mem.manual_hold_until.astimezone(zone):%Y-%m-%d %H:%M} {zone}"
         return ListOutcome(
             item.name, current_weight, current_paused, (f"manual hold until {until}",)
         )

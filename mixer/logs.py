@@ -4,7 +4,8 @@ On a terminal the output is the readable console rendering; anywhere else (journ
 pipe, a file) it is one JSON object per line. Timestamps are ISO 8601 UTC. Any field
 named like a password, an authorization header, a secret or a token is redacted before
 rendering, whatever code logged it. Standard-library loggers (APScheduler, httpx) go
-through the same renderer, quieted to warnings unless ``--debug``.
+through the same renderer, quieted to warnings unless ``--debug``. A QM read that is
+retried logs one ``qm_retry`` line (debug only for one-shot commands).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
+from contextlib import AbstractContextManager
 from typing import Any, TextIO
 
+import stamina
 import structlog
+from stamina.instrumentation import RetryDetails, RetryHook
 from structlog.typing import EventDict, Processor
 
 LOGGER_NAME = "amo-mixer"
@@ -80,11 +84,30 @@ def configure_logging(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
         )
     )
+    # stamina would log each retry as its own raw event; one readable line of ours
+    # instead, and none at all for one-shot commands unless --debug (their one-line
+    # error after the last attempt already says it all).
+    stamina.instrumentation.set_on_retry_hooks([_retry_hook(quiet=quiet)])
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == LOGGER_NAME]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def _retry_hook(*, quiet: bool) -> RetryHook:
+    def on_retry(details: RetryDetails) -> AbstractContextManager[None] | None:
+        log = get_logger()
+        emit = log.debug if quiet else log.warning
+        emit(
+            "qm_retry",
+            attempt=details.retry_num + 1,
+            wait_s=round(details.wait_for, 1),
+            error=str(details.caused_by),
+        )
+        return None
+
+    return on_retry
 
 
 def get_logger(**initial: Any) -> Any:

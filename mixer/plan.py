@@ -41,6 +41,7 @@ class Decision:
     rules: tuple[str, ...]
     reason: str
     facts: Mapping[str, object]
+    overridden: tuple[str, ...] = ()  # fired, but a later rule set all they set again
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ def plan_campaign(
             continue
         if evaluated.rule_memory != mem.rules:  # most cycles no timer moves: keep mem itself
             timers[item.name] = replace(mem, rules=dict(evaluated.rule_memory))
-        outcome = guard_list(item, evaluated, mem, now, local_date, limits)
+        outcome = guard_list(item, evaluated, mem, now, local_date, limits, settings.timezone)
         outcomes[item.name] = outcome
         if (outcome.weight, outcome.paused) != (item.weight, item.paused):
             decisions.append(_decision(item, evaluated, outcome))
@@ -170,7 +171,8 @@ def _decision(item: ListSnapshot, evaluated: ListEvaluation, outcome: ListOutcom
         before_paused=item.paused,
         after_weight=outcome.weight,
         after_paused=outcome.paused,
-        rules=evaluated.fired,
+        rules=evaluated.carried,
         reason=reason,
         facts=dict(evaluated.facts),
+        overridden=evaluated.overridden,
     )

@@ -50,9 +50,14 @@ class ListCounters:
     pulled: int | None
     completed: int | None
     can_reserve: bool | None
+    # For replay (facts from deadline tags, the completed state, idle minutes); None in
+    # logs written before they were recorded, and then not written back.
+    notes: str | None = None
+    dialer_state: str | None = None
+    last_pull: str | None = None  # ISO 8601 in the QM time zone
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "weight": self.weight,
             "paused": self.paused,
             "added": self.added,
@@ -60,6 +65,11 @@ class ListCounters:
             "completed": self.completed,
             "can_reserve": self.can_reserve,
         }
+        if self.notes is not None:
+            out["notes"] = self.notes
+            out["dialer_state"] = self.dialer_state
+            out["last_pull"] = self.last_pull
+        return out
 
     @classmethod
     def from_json(cls, value: object) -> ListCounters:
@@ -71,6 +81,9 @@ class ListCounters:
             pulled=_int(v.get("pulled")),
             completed=_int(v.get("completed")),
             can_reserve=_bool(v.get("can_reserve")),
+            notes=_str(v.get("notes")),
+            dialer_state=_str(v.get("dialer_state")),
+            last_pull=_str(v.get("last_pull")),
         )
 
 
@@ -108,6 +121,7 @@ class DecisionRecord(Record):
     reason: str
     facts: Mapping[str, object] = field(default_factory=lambda: _NO_FACTS)
     applied: bool = False
+    overridden: tuple[str, ...] = ()  # fired, but a later rule set all they set again
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,6 +131,7 @@ class DecisionRecord(Record):
             "before": self.before.to_json(),
             "after": self.after.to_json(),
             "rules": list(self.rules),
+            "overridden": list(self.overridden),
             "reason": self.reason,
             "facts": jsonable_facts(self.facts),
             "applied": self.applied,
@@ -135,6 +150,7 @@ class DecisionRecord(Record):
             reason=_str(r.get("reason")) or "",
             facts=MappingProxyType(dict(facts)) if isinstance(facts, Mapping) else _NO_FACTS,
             applied=r.get("applied") is True,
+            overridden=_strs(r.get("overridden")),
         )
 
 

@@ -9,6 +9,7 @@ what it expects the mixer to decide. The format is described in docs/rules.md.
 
 from __future__ import annotations
 
+import glob
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,7 @@ from mixer.engine.facts import EngineSettings, localize
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.errors import MixerError
 from mixer.guardrails import Limits
-from mixer.opsfiles.marked_yaml import load_yaml, plain, syntax_error_at
+from mixer.opsfiles.marked_yaml import KeyPath, key_lines, load_yaml, plain, syntax_error_at
 from mixer.opsfiles.problems import did_you_mean, key_path
 from mixer.opsfiles.reading import UnreadableFile, read_text
 from mixer.plan import CampaignPlan, Decision, plan_campaign
@@ -177,9 +178,9 @@ _NEW_LIST = ListSnapshot(
 
 def run_test_file(path: Path) -> RuleTestResult:
     """Run one test file; raises ``RuleTestFileError`` when it cannot be run at all."""
-    spec = _read(path)
-    tz = _timezone(spec.settings.timezone, path)
-    rule_paths = [(path.parent / p) for p in spec.rules]
+    spec, lines = _read(path)
+    tz = _timezone(spec.settings.timezone, f"{path}:{_line(lines, ('settings', 'timezone'))}")
+    rule_paths = _rule_paths(spec.rules, path, lines)
     extra: list[tuple[str, str]] = []
     if spec.lists:
         extra.append((f"{path} (lists)", yaml.safe_dump({"lists": spec.lists})))
@@ -203,11 +204,11 @@ def run_test_file(path: Path) -> RuleTestResult:
     history: dict[str, list[HistorySample]] = {}
     previous: datetime | None = None
     for number, step in enumerate(spec.steps, start=1):
-        now = _parse_at(step.at, tz, path, number)
+        now = _parse_at(step.at, tz, f"{path}:{_line(lines, ('steps', number - 1, 'at'))}", number)
         if previous is not None and now <= previous:
             raise RuleTestFileError(f"{path}: step {number}: 'at' must be after the step before")
         previous = now
-        state = _apply_lists(state, step.lists, tz, path, number)
+        state = _apply_lists(state, step.lists, tz, path, number, lines)
         snapshot = CampaignSnapshot(spec.settings.campaign, tuple(state.values()), now)
         for item in snapshot.lists:
             history.setdefault(item.name, []).append(
@@ -227,7 +228,33 @@ def run_test_file(path: Path) -> RuleTestResult:
     return result
 
 
-def _read(path: Path) -> RuleTestFile:
+def _rule_paths(patterns: Sequence[str], path: Path, lines: dict[KeyPath, int]) -> list[Path]:
+    """``rules:`` entries relative to the test file, globs expanded as the config does:
+    each match once, sorted; an entry matching no file is an error naming its line."""
+    found: list[Path] = []
+    for index, pattern in enumerate(patterns):
+        full = path.parent / pattern
+        matches = sorted(Path(m) for m in glob.glob(str(full), recursive=True) if Path(m).is_file())
+        if not matches:
+            what = "matches no file" if glob.has_magic(pattern) else "is not a file"
+            raise RuleTestFileError(
+                f"{path}:{_line(lines, ('rules', index))}: rules: {pattern!r} {what} (paths "
+                f"are relative to the test file's directory, {path.parent})"
+            )
+        found.extend(m for m in matches if m not in found)
+    return found
+
+
+def _line(lines: dict[KeyPath, int], where: KeyPath) -> int:
+    """The line of ``where`` in the test file, or of its nearest ancestor there (else 1)."""
+    for depth in range(len(where), 0, -1):
+        line = lines.get(tuple(where[:depth]))
+        if line is not None:
+            return line
+    return 1
+
+
+def _read(path: Path) -> tuple[RuleTestFile, dict[KeyPath, int]]:
     try:
         text = read_text(path)
     except UnreadableFile as exc:
@@ -239,24 +266,46 @@ def _read(path: Path) -> RuleTestFile:
         mark, what = syntax_error_at(exc)
         if not isinstance(exc, yaml.MarkedYAMLError):
             raise RuleTestFileError(f"{path}: invalid YAML: {what}") from None
-        raise RuleTestFileError(
-            f"{path}:{mark.line if mark else 1}: invalid YAML: {what}"
-        ) from None
+        where = f"{mark.line}:{mark.column + 1}" if mark else "1"
+        raise RuleTestFileError(f"{path}:{where}: invalid YAML: {what}") from None
+    lines = key_lines(data)
     try:
-        return RuleTestFile.model_validate(plain(data))
+        return RuleTestFile.model_validate(plain(data)), lines
     except ValidationError as exc:
-        problems = [_validation_problem(e) for e in exc.errors()]
+        problems = [_validation_problem(e, path, lines) for e in exc.errors()]
         raise RuleTestFileError(f"{path}: not a valid test file", problems) from None
 
 
-def _validation_problem(error: Mapping[str, Any]) -> str:
-    loc = key_path(error["loc"])
+_MODEL_BELOW: dict[str, type[BaseModel]] = {
+    "settings": RuleTestSettings,
+    "history": HistorySettings,
+    "guardrails": GuardrailSettings,
+    "steps": Step,
+}
+
+
+def _validation_problem(error: Mapping[str, Any], path: Path, lines: dict[KeyPath, int]) -> str:
+    """``file:line: steps[0].expect.B2B.weigth: unknown key (did you mean 'weight'?)``."""
+    loc: KeyPath = tuple(error["loc"])
+    where = f"{path}:{_line(lines, loc)}: {key_path(loc)}"
     if error["type"] == "extra_forbidden":
-        return f"{loc}: unknown key"
-    return f"{loc}: {str(error['msg']).removeprefix('Value error, ')}"
+        hint = did_you_mean(str(loc[-1]), _keys_beside(loc))
+        return f"{where}: unknown key" + (f" ({hint})" if hint else "")
+    return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
 
 
-def _timezone(name: str, path: Path) -> ZoneInfo:
+def _keys_beside(loc: KeyPath) -> list[str]:
+    """The keys the test-file schema allows where the last part of ``loc`` stands."""
+    named = [p for p in loc[:-1] if isinstance(p, str)]
+    model: type[BaseModel] = RuleTestFile
+    if len(named) >= 2 and named[-2] == "expect":
+        model = Expectation
+    elif named:
+        model = _MODEL_BELOW.get(named[-1], RuleTestFile)
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _timezone(name: str, path: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -276,7 +325,7 @@ def _limits(g: GuardrailSettings) -> Limits:
     )
 
 
-def _parse_at(text: str, tz: ZoneInfo, path: Path, number: int) -> datetime:
+def _parse_at(text: str, tz: ZoneInfo, path: str, number: int) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -292,6 +341,7 @@ def _apply_lists(
     tz: ZoneInfo,
     path: Path,
     number: int,
+    lines: dict[KeyPath, int],
 ) -> dict[str, ListSnapshot]:
     result = dict(state)
     for name, fields in changes.items():
@@ -304,14 +354,16 @@ def _apply_lists(
             if target is None:
                 hint = did_you_mean(key, _FIELDS)
                 hint = f" ({hint})" if hint else ""
+                line = _line(lines, ("steps", number - 1, "lists", name, key))
                 raise RuleTestFileError(
-                    f"{path}: step {number}: list {name!r}: unknown field '{key}'{hint}"
+                    f"{path}:{line}: step {number}: list {name!r}: unknown field '{key}'{hint}"
                 )
             values[target] = value
         try:
             result[name] = _snapshot(result.get(name) or replace(_NEW_LIST, name=name), values, tz)
         except (TypeError, ValueError) as exc:
-            raise RuleTestFileError(f"{path}: step {number}: list {name!r}: {exc}") from None
+            line = _line(lines, ("steps", number - 1, "lists", name))
+            raise RuleTestFileError(f"{path}:{line}: step {number}: list {name!r}: {exc}") from None
     return result
 
 

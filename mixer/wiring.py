@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import structlog
 
 from mixer.audit import fingerprint
 from mixer.clock import Clock
@@ -21,9 +22,9 @@ from mixer.engine.facts import EngineSettings
 from mixer.engine.rules import RuleSet
 from mixer.errors import ConfigError
 from mixer.guardrails import Limits
+from mixer.preflight import check_setup
 from mixer.qm import QMClient
 from mixer.records import Mode
-from mixer.rule_loading import load_rules
 from mixer.store import StateStore
 
 if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
@@ -94,7 +95,10 @@ def build_runner(
     write nothing there — no memory, no history, no decision-log record.
     """
     if rules is None:
-        rules = load_rules(settings.rule_files())
+        checked = check_setup(settings)
+        rules = checked.rules
+        for warning in rules.warnings:  # the settings' own are the caller's to show
+            (log or structlog.get_logger("amo-mixer")).warning("rules warning", warning=warning)
     return CycleRunner(
         settings,
         client=client_from(settings, transport=transport),

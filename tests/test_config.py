@@ -351,7 +351,7 @@ stat_dir: ./state
         "At 'qm.usr': unknown key; did you mean 'user'? (line 3)",
         "At 'campaigns': list at least one campaign (line 6)",
         "At 'mode': Input should be 'dry-run' or 'apply' (line 7)",
-        "At 'interval': must be longer than 0s (line 8)",
+        "At 'interval': 0 has no unit: write 60s or 1m (line 8)",
         "At 'guardrails.max_weight': is lower than min_weight (50) (line 9)",
         "At 'guardrails.max_step': expected a number of weight points",
         "At 'guardrails.max_changes_per_day': Input should be greater than or equal to 1",
@@ -482,3 +482,39 @@ def test_nested_duplicate_key_is_placed_by_its_path_and_line(tmp_path: Path) -> 
     assert problems_of(write(tmp_path, text)) == [
         "At 'guardrails.min_weight': key given more than once (line 7)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1", "1 has no unit: write 60s or 1m"),
+        ("0.01", "0.01 has no unit: write 60s or 1m"),
+        ("'60'", "'60' has no unit: write 60s or 1m"),
+        ("1ms", "1ms is under 1s: every cycle reads every campaign from QM"),
+        ("500ms", "500ms is under 1s"),
+    ],
+)
+def test_an_interval_without_unit_or_under_a_second_is_refused(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    """`interval: 1` (meant as a minute) or `1ms` would hammer QM: an error at its line."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"qm: {{url: 'http://qm.test/qm', user: r}}\ncampaigns: [Sales]\ninterval: {value}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"At 'interval': {message}")
+    assert problem.endswith("(line 3)")
+
+
+def test_an_interval_under_ten_seconds_is_a_warning(tmp_path: Path) -> None:
+    """Short intervals serve tests and demos: accepted, with a warning."""
+    config = tmp_path / "config.yaml"
+    config.write_text("qm: {url: 'http://qm.test/qm', user: r}\ncampaigns: [Sales]\ninterval: 5s\n")
+    settings = load_settings(config, environ={})
+    assert settings.interval.total_seconds() == 5
+    assert any(w.startswith("interval 5s is under 10s") for w in settings.warnings)
+    config.write_text("qm: {url: 'http://qm.test/qm', user: r}\ncampaigns: [Sales]\ninterval: 1m\n")
+    assert not load_settings(config, environ={}).warnings

@@ -64,7 +64,8 @@ def test_no_rule_fired_keeps_baseline(tmp_path: Path) -> None:
 
 
 def test_rules_apply_top_to_bottom_last_wins(tmp_path: Path) -> None:
-    """Later rules override earlier ones; the reason joins the descriptions in order."""
+    """Later rules override earlier ones; the reason is the carried rules' descriptions and
+    a rule whose every effect was set again is listed as overridden, not in the reason."""
     rules = rules_from(
         tmp_path,
         """
@@ -75,8 +76,24 @@ rules:
     )
     evaluated = run(rules).lists["A"]
     assert (evaluated.weight, evaluated.paused, evaluated.fired) == (50, True, ("a", "b"))
-    assert evaluated.reason == "First thing; then 60 left."
+    assert evaluated.reason == "Then 60 left."
+    assert (evaluated.carried, evaluated.overridden) == (("b",), ("a",))
     assert evaluated.facts == {"unpulled": 60}
+
+
+def test_reason_joins_rules_whose_effects_both_survive(tmp_path: Path) -> None:
+    """A weight rule and a later pause rule both carry effect: both are in the reason."""
+    rules = rules_from(
+        tmp_path,
+        """
+rules:
+  - {name: a, description: "First thing.", set: {weight: 20}}
+  - {name: b, description: "then {unpulled} left", set: {paused: true}}
+""",
+    )
+    evaluated = run(rules).lists["A"]
+    assert evaluated.reason == "First thing; then 60 left."
+    assert (evaluated.carried, evaluated.overridden) == (("a", "b"), ())
 
 
 @pytest.mark.parametrize(

@@ -152,7 +152,7 @@ def test_sigkill_loses_no_acknowledged_decision(
     config = write_config(
         tmp_path,
         url,
-        interval="0.1s",
+        interval="1s",  # the shortest interval a config may hold
         rules=CHURN_RULES,
         timeout=5,
         extra={"guardrails": {"manual_hold": "1s"}},
@@ -164,7 +164,7 @@ def test_sigkill_loses_no_acknowledged_decision(
     started = time.monotonic()
     for kill in range(KILLS):
         daemon = start_daemon(config)
-        time.sleep(rng.uniform(0.3, 1.5))  # a seeded random moment in the daemon's life
+        time.sleep(rng.uniform(0.3, 2.5))  # a seeded random moment in the daemon's life
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(timeout=WAIT_S)
         with writes.lock:

@@ -122,7 +122,7 @@ def test_wrong_fact_fails(tmp_path: Path) -> None:
     [
         ("rules: [rules.yaml]\nsteps: [\n", "invalid YAML"),
         ("rules: [rules.yaml]\nstepz: []\n", "not a valid test file"),
-        ("rules: [missing.yaml]\nsteps: []\n", "the rule files do not load"),
+        ("rules: [missing.yaml]\nsteps: []\n", "rules: 'missing.yaml' is not a file"),
         (
             "rules: [rules.yaml]\nsettings: {timezone: Mars/Base}\nsteps: []\n",
             "not a time zone",

@@ -1,4 +1,5 @@
-"""The shipped systemd unit: verify-clean, exposure at most 1.5, every directive explained."""
+"""The shipped systemd units (the single one and the per-QM-target template): verify-clean,
+exposure at most 1.5, every directive explained."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "systemd" / "amo-mixer.service"
+TEMPLATE = ROOT / "systemd" / "amo-mixer@.service"
+UNITS = pytest.mark.parametrize("unit", [UNIT, TEMPLATE], ids=["single", "template"])
 SCRIPT = ROOT / ".ci" / "check-systemd"
 
 needs_systemd = pytest.mark.skipif(
@@ -39,19 +42,21 @@ def directives(text: str) -> list[tuple[int, str, str]]:
 
 
 @needs_systemd
-def test_shipped_unit_passes_the_ci_check() -> None:
-    """.ci/check-systemd accepts the shipped unit: verify prints nothing, exposure <= 1.5."""
-    result = check(UNIT)
+@UNITS
+def test_shipped_unit_passes_the_ci_check(unit: Path) -> None:
+    """.ci/check-systemd accepts the shipped units: verify prints nothing, exposure <= 1.5."""
+    result = check(unit)
     assert result.returncode == 0, result.stderr
     exposure = float(result.stdout.split("exposure ")[1].split()[0])
     assert exposure <= 1.5
 
 
 @needs_systemd
-def test_a_typo_fails_the_check(tmp_path: Path) -> None:
+@UNITS
+def test_a_typo_fails_the_check(tmp_path: Path, unit: Path) -> None:
     """An unknown key, which systemd-analyze verify merely warns about, fails the check."""
-    broken = tmp_path / "amo-mixer.service"
-    broken.write_text(UNIT.read_text().replace("ProtectHome=yes", "ProtectHom=yes"))
+    broken = tmp_path / unit.name
+    broken.write_text(unit.read_text().replace("ProtectHome=yes", "ProtectHom=yes"))
     result = check(broken)
     assert result.returncode == 1
     assert "Unknown key 'ProtectHom'" in result.stderr
@@ -92,10 +97,35 @@ def test_unit_runs_the_daemon_as_systemd_expects() -> None:
         assert expected in keys
 
 
-def test_every_directive_has_a_comment() -> None:
+def test_template_runs_one_daemon_per_qm_target() -> None:
+    """Each instance has its own config, state directory, credential and working directory,
+    and the template differs from the single unit in nothing else but comments."""
+    keys = {(key, value) for _, key, value in directives(TEMPLATE.read_text())}
+    for expected in [
+        ("ExecStart", "/opt/amo-mixer/bin/amo-mixer run -c /etc/amo-mixer/%i/config.yaml"),
+        ("StateDirectory", "amo-mixer/%i"),
+        ("ConfigurationDirectory", "amo-mixer/%i"),
+        ("LoadCredential", "qm_password:/etc/amo-mixer/%i/qm_password"),
+        ("WorkingDirectory", "/var/lib/amo-mixer/%i"),
+    ]:
+        assert expected in keys
+    single = {(key, value) for _, key, value in directives(UNIT.read_text())}
+    differ = {key for key, _ in keys ^ single}
+    assert differ == {
+        "Description",
+        "ExecStart",
+        "StateDirectory",
+        "ConfigurationDirectory",
+        "LoadCredential",
+        "WorkingDirectory",
+    }
+
+
+@UNITS
+def test_every_directive_has_a_comment(unit: Path) -> None:
     """Each directive, or each run of directives that share one purpose, follows a comment."""
-    lines = UNIT.read_text().splitlines()
-    for number, key, _ in directives(UNIT.read_text()):
+    lines = unit.read_text().splitlines()
+    for number, key, _ in directives(unit.read_text()):
         above = number - 2
         while above >= 0 and not lines[above].startswith("#") and "=" in lines[above]:
             above -= 1  # StandardOutput/StandardError-style pairs share one comment

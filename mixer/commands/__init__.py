@@ -15,9 +15,12 @@ SUMMARIES: dict[str, str] = {
     "explain": "trace every rule for one list",
     "log": "query the decision log",
     "once": "run one cycle and print the plan",
+    "replay": "what new rules would have decided on the recorded cycles",
     "report": "write the decision log as a self-contained HTML report",
     "run": "run the daemon: a cycle every interval until stopped",
+    "scenario": "scenarios from your own history (scenario fit)",
     "schema": "print JSON Schemas for editor completion",
     "simulate": "backtest rules on the emulator: static weights vs rules vs an oracle",
+    "status": "last cycle, outcome, rule set, holds and timers",
     "test": "run rule unit tests",
 }

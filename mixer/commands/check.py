@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 from typing import Any
 
 from mixer.commands._common import add_config_argument, settings_from
@@ -21,39 +20,34 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixer.rule_loading import load_rules
+    from mixer.errors import ConfigError
+    from mixer.preflight import check_setup
     from mixer.rulefile import RuleLoadError
 
     settings = settings_from(args)
     print(f"config ok: {settings.config_path}")
-    for warning in settings.warnings:
-        print(f"warning: {warning}")
     if settings.qm.password is None:
         print(
             "warning: no QM password configured (AMO_MIXER_QM_PASSWORD, qm.password_file or "
             "the systemd credential qm_password): run and once will refuse to start"
         )
-    files = settings.rule_files()
-    if not files:
-        patterns = ", ".join(settings.rules) or "(none)"
-        print(f"error: no rule file matches rules: {patterns}")
-        return 1
+    # The same validation once, run, explain and every reload run: what fails here
+    # stops them before any QM call.
     try:
-        ruleset = load_rules(files)
+        checked = check_setup(settings)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"error: {line}")
+        return 1
     except RuleLoadError as exc:
         for problem in exc.problems:
             print(problem)
         print(f"{len(exc.problems)} problem(s) in the rule files")
         return 1
-    status = 0
+    for warning in checked.warnings:
+        print(f"warning: {warning}")
     for name in settings.campaigns:
-        count = len(ruleset.for_campaign(name).rules)
+        count = len(checked.rules.for_campaign(name).rules)
         print(f"campaign {name!r}: {count} rule(s)")
-    for rule_file in ruleset.files:
-        globs = rule_file.campaigns
-        if globs and not any(fnmatch.fnmatchcase(c, g) for g in globs for c in settings.campaigns):
-            print(
-                f"warning: {rule_file.path}: campaigns {list(globs)} match no configured campaign"
-            )
-    print(f"rules ok: {len(files)} file(s)")
-    return status
+    print(f"rules ok: {len(checked.rules.files)} file(s)")
+    return 0

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import threading
+from datetime import UTC, datetime
 from types import FrameType
 
 from mixer.clock import ScaledClock
 from mixer.emulator.app import DEFAULT_USERS, create_app
-from mixer.emulator.scenario import load_scenario, shipped_scenarios
+from mixer.emulator.scenario import Scenario, load_scenario, parse_local_time, shipped_scenarios
 from mixer.emulator.server import serve
+from mixer.emulator.shift import shift_scenario
 from mixer.errors import UsageError
+
+
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "emulator",
         help="serve the QM AMO emulator (a stand-in QueueMetrics server)",
         description="Serve a stand-in QueueMetrics AMO API with a simulated dialer, for "
-        "trying rules, the demo and curl. Runs until SIGINT or SIGTERM.",
+        "trying rules, the demo and curl. The scenario is moved to start now (its deadlines "
+        "and dated additions move with it) unless --at says otherwise. Runs until SIGINT or "
+        "SIGTERM.",
+        formatter_class=_DefaultsHelp,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port (0 = any free port)")
@@ -29,13 +44,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"a shipped scenario ({', '.join(shipped_scenarios())}) or a YAML path",
     )
     parser.add_argument(
+        "--at",
+        default="now",
+        metavar="TIME",
+        help="when the scenario starts: 'now', a local time 'YYYY-MM-DD HH:MM' in the "
+        "scenario's time zone (or ISO 8601 with an offset), or 'scenario' for the start "
+        "written in the file",
+    )
+    parser.add_argument(
         "--speed", type=float, default=1.0, help="simulated seconds per real second"
     )
     parser.add_argument(
         "--user",
         action="append",
         metavar="NAME:PASSWORD",
-        help="an API user holding USR_AMO (repeatable; default robot:bot)",
+        help="an API user holding USR_AMO (repeatable; replaces the default users "
+        "robot:bot and nokey:nokey)",
     )
     parser.set_defaults(handler=run)
 
@@ -52,6 +76,27 @@ def _users(specs: list[str] | None) -> dict[str, tuple[str, bool]]:
     return users
 
 
+def _start(text: str, scenario: Scenario, now: datetime) -> datetime | None:
+    """The moment ``--at`` asks the scenario to start; None keeps the file's own start."""
+    word = text.strip().lower()
+    if word == "scenario":
+        return None
+    if word == "now":
+        return now
+    try:
+        return scenario.local(parse_local_time(text))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"--at {text!r} is not a time: write 'now', 'scenario', a local time like "
+            f"'2024-04-22 08:00' ({scenario.timezone}) or ISO 8601 with an offset"
+        ) from None
+    return scenario.local(moment) if moment.tzinfo is None else moment
+
+
 def run(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         raise UsageError("--speed must be a positive number, for example --speed 60")
@@ -59,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--port must be between 0 and 65535")
     users = _users(args.user)
     scenario = load_scenario(args.scenario)
+    start = _start(args.at, scenario, datetime.now(UTC))
+    if start is not None:
+        scenario = shift_scenario(scenario, start)
     app = create_app(scenario, clock=ScaledClock(scenario.start, args.speed), users=users)
     stop = threading.Event()
 
@@ -69,14 +117,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         with serve(app, host=args.host, port=args.port) as base_url:
             user, (password, _) = next((name, cred) for name, cred in users.items() if cred[1])
+            local_start = scenario.start.astimezone(scenario.tz)
             print(
                 f"QM emulator (scenario {scenario.name or args.scenario}, speed "
-                f"{args.speed:g}x) at {base_url} - try user {user!r}, password {password!r}",
+                f"{args.speed:g}x, starting {local_start:%Y-%m-%d %H:%M} {scenario.timezone})"
+                f" at {base_url} - try user {user!r}, password {password!r}",
                 flush=True,
             )
+            campaign = json.dumps({"amoCampaignName": next(iter(scenario.campaigns), "")})
             print(
                 f"  curl -v --user {user}:{password} {base_url}/amoUpdateLists.do -G "
-                '--data-urlencode \'data={"amoCampaignName": "Sales"}\'',
+                f"--data-urlencode 'data={campaign}'",
                 flush=True,
             )
             while not stop.wait(0.5):

@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mixer.commands._common import add_config_argument, settings_from
+from mixer.commands._common import (
+    add_config_argument,
+    add_tz_argument,
+    settings_from,
+    show_time,
+    zone_from,
+    zone_name,
+)
 from mixer.errors import UsageError
+from mixer.opsfiles.problems import did_you_mean
 
 if TYPE_CHECKING:
     from mixer.plan import CampaignPlan
+    from mixer.records import ConfigRecord
 
 
 def register(subparsers: Any) -> None:
@@ -34,27 +45,42 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--at",
-        help="evaluate as of this time (ISO 8601; default now) — useful with --snapshot",
+        help="evaluate as of this time (ISO 8601, in the --tz zone unless it has an offset; "
+        "default now) — useful with --snapshot",
     )
     parser.add_argument("--json", action="store_true", help="print the trace as JSON")
+    add_tz_argument(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
     from mixer.plan import plan_campaign
-    from mixer.rule_loading import load_rules
+    from mixer.preflight import check_setup
     from mixer.store import StateStore
     from mixer.wiring import engine_settings_from, limits_from, state_path
 
     settings = settings_from(args)
-    rules = load_rules(settings.rule_files()).for_campaign(args.campaign)
-    now = _parse_at(args.at) if args.at else SystemClock().now()
+    zone = zone_from(args, settings)
+    if args.campaign not in settings.campaigns:
+        raise UsageError(
+            f"campaign {args.campaign!r} is not in {settings.config_path}"
+            f"{_hint(args.campaign, settings.campaigns)}: the config lists "
+            f"{', '.join(settings.campaigns)}"
+        )
+    checked = check_setup(settings)
+    for warning in checked.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    rule_files = settings.rule_files()
+    rules = checked.rules.for_campaign(args.campaign)
+    drift = rules_drift(rule_files, settings.decision_log)
+    now = _parse_at(args.at, zone) if args.at else SystemClock().now()
     snapshot = _read_snapshot(args, settings, now)
     if snapshot.get(args.list_name) is None:
         names = ", ".join(sorted(snapshot.names)) or "none"
         raise UsageError(
-            f"campaign {args.campaign!r} has no list {args.list_name!r} (lists: {names})"
+            f"campaign {args.campaign!r} has no list {args.list_name!r}"
+            f"{_hint(args.list_name, snapshot.names)} (lists: {names})"
         )
     store_path = state_path(settings)
     memory: dict[str, Any] = {}
@@ -73,26 +99,73 @@ def run(args: argparse.Namespace) -> int:
         limits_from(settings),
     )
     if args.json:
-        print(
-            json.dumps(
-                trace_as_json(plan, args.list_name), indent=2, default=str, ensure_ascii=False
-            )
-        )
+        document = trace_as_json(plan, args.list_name)
+        document["warnings"] = [drift] if drift else []
+        print(json.dumps(document, indent=2, default=str, ensure_ascii=False))
     else:
-        print(render_trace(plan, args.list_name))
+        if drift:
+            print(f"note: {drift}\n")
+        print(render_trace(plan, args.list_name, zone))
     return 0
 
 
-def _parse_at(text: str) -> datetime:
+def _hint(word: str, candidates: Iterable[str]) -> str:
+    found = did_you_mean(word, candidates)
+    return f" ({found})" if found else ""
+
+
+def rules_drift(files: Sequence[Path], decision_log: Path) -> str | None:
+    """A sentence when the rule files on disk differ from the rule set the daemon loaded
+    (the ``rules_hash`` of its newest ``config`` event); None when equal or unknown."""
+    from mixer.audit import fingerprint
+
+    loaded = _newest_loaded_config(decision_log)
+    if loaded is None or loaded.rules_hash is None:
+        return None
+    if fingerprint(None, files).rules_hash == loaded.rules_hash:
+        return None
+    when = loaded.ts.isoformat(timespec="seconds") if loaded.ts else "its last (re)load"
+    return (
+        f"the rule files on disk differ from the rule set the running daemon loaded "
+        f"({when}): this trace uses the files on disk; reload the daemon "
+        "(systemctl reload amo-mixer) to put them in force"
+    )
+
+
+def _newest_loaded_config(decision_log: Path) -> ConfigRecord | None:
+    """The newest ``config`` event that put a rule set in force, read line by line (only
+    lines naming the event are parsed: the log may be large)."""
+    from mixer.decisions import log_files
+    from mixer.records import ConfigRecord, parse_record
+
+    newest: ConfigRecord | None = None
+    for path in log_files(decision_log):
+        try:
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    if '"config"' not in line:
+                        continue
+                    try:
+                        raw = json.loads(line)
+                    except ValueError:
+                        continue
+                    record = parse_record(raw) if isinstance(raw, dict) else None
+                    if isinstance(record, ConfigRecord) and record.outcome == "loaded":
+                        newest = record
+        except OSError:
+            continue
+    return newest
+
+
+def _parse_at(text: str, zone: tzinfo) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(
-            f"--at {text!r} is not an ISO 8601 time (e.g. 2024-04-29T10:32+02:00)"
+            f"--at {text!r} is not an ISO 8601 time (e.g. 2024-04-29T10:32, read in "
+            f"{zone_name(zone)}, or 2024-04-29T10:32+02:00)"
         ) from None
-    if when.tzinfo is None:
-        raise UsageError(f"--at {text!r} needs a time zone offset (e.g. +02:00 or Z)")
-    return when
+    return when.replace(tzinfo=zone) if when.tzinfo is None else when
 
 
 def _read_snapshot(args: argparse.Namespace, settings: Any, now: datetime) -> Any:
@@ -129,6 +202,8 @@ def trace_as_json(plan: CampaignPlan, name: str) -> dict[str, Any]:
         "guardrails": list(outcome.notes),
         "campaign_stops": [s.reason for s in plan.stops],
         "fired": list(evaluated.fired),
+        "carried": list(evaluated.carried),
+        "overridden": list(evaluated.overridden),
         "reason": evaluated.reason,
         "facts": dict(plan.evaluation.facts[name]),
         "rules": [
@@ -153,20 +228,24 @@ def trace_as_json(plan: CampaignPlan, name: str) -> dict[str, Any]:
     }
 
 
-def render_trace(plan: CampaignPlan, name: str) -> str:
+def render_trace(plan: CampaignPlan, name: str, zone: tzinfo = UTC) -> str:
     data = trace_as_json(plan, name)
     lines = [
-        f"{data['campaign']} / {name} at {data['at']}",
+        f"{data['campaign']} / {name} at {show_time(plan.now, zone)} {zone_name(zone)}",
         f"  current   weight {data['current']['weight']}, paused {_yn(data['current']['paused'])}",
         f"  baseline  weight {data['baseline']['weight']}, "
         f"paused {_yn(data['baseline']['paused'])}",
         "",
         "rules:",
     ]
+    overridden = set(data["overridden"])
     for rule in data["rules"]:
         mark = "FIRED" if rule["fired"] else "-"
         lines.append(f"  [{mark:5}] {rule['rule']}  ({rule['file']})")
-        lines.append(f"          {rule['note']}")
+        note = rule["note"]
+        if rule["rule"] in overridden:
+            note += " Overridden: a later rule set the same again."
+        lines.append(f"          {note}")
         if rule["values"]:
             values = ", ".join(f"{k}={_fmt(v)}" for k, v in rule["values"].items())
             lines.append(f"          facts: {values}")
@@ -181,6 +260,8 @@ def render_trace(plan: CampaignPlan, name: str) -> str:
     lines.extend(f"campaign guardrail: {stop}" for stop in data["campaign_stops"])
     lines.append(f"result:     weight {final['weight']}, paused {_yn(final['paused'])}")
     lines.append(f"reason:     {data['reason']}")
+    if data["overridden"]:
+        lines.append(f"overridden: {', '.join(data['overridden'])}")
     return "\n".join(lines)
 
 

@@ -13,16 +13,36 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import UTC, tzinfo
 from typing import IO, Any
 
 from mixer.clock import Clock, SystemClock
-from mixer.commands._common import add_config_argument, parse_when
+from mixer.commands._common import (
+    add_config_argument,
+    add_tz_argument,
+    parse_when,
+    rules_text,
+    show_time,
+    zone_from,
+    zone_name,
+)
 from mixer.errors import MixerError, UsageError
 from mixer.records import EVENTS
 
 FORMATS = ("table", "csv", "json")
 # The reason comes last and unpadded: long sentences wrap instead of widening every row.
-TABLE_COLUMNS = ("time (UTC)", "campaign", "list", "weight", "paused", "rules", "applied", "reason")
+# The time column comes first, headed by the zone: "time (Europe/Zurich)".
+TABLE_COLUMNS = ("campaign", "list", "weight", "paused", "rules", "applied", "reason")
+CYCLE_COLUMNS = (
+    "campaign",
+    "mode",
+    "outcome",
+    "lists",
+    "changes",
+    "applied",
+    "ms",
+    "error",
+)
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +58,7 @@ def register(subparsers: Any) -> None:
         "--since",
         metavar="WHEN",
         help="from this time on: a duration back from now (24h, 7d) or an ISO 8601 time "
-        "(2026-04-10T08:00, UTC unless it has an offset)",
+        "(2026-04-10T08:00, in the --tz zone unless it has an offset)",
     )
     parser.add_argument("--until", metavar="WHEN", help="before this time (same forms as --since)")
     parser.add_argument("--campaign", metavar="GLOB", help="campaigns matching, e.g. 'Sales*'")
@@ -51,6 +71,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--format", choices=FORMATS, default="table", help="output format (default: table)"
     )
+    add_tz_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -60,13 +81,13 @@ def run(args: argparse.Namespace, *, clock: Clock | None = None, out: IO[str] | 
 
     out = out if out is not None else sys.stdout
     now = (clock or SystemClock()).now()
-    since = parse_when(args.since, now, "--since")
-    until = parse_when(args.until, now, "--until")
+    events = _events(args.event, args.format)
+    settings = load_settings(args.config, environ=os.environ, read_secrets=False)
+    zone = zone_from(args, settings)
+    since = parse_when(args.since, now, "--since", zone)
+    until = parse_when(args.until, now, "--until", zone)
     if since and until and since >= until:
         raise UsageError(f"--since ({args.since}) must be before --until ({args.until})")
-    events = _events(args.event, args.format)
-
-    settings = load_settings(args.config, environ=os.environ, read_secrets=False)
     path = settings.decision_log
     if not any(p.exists() for p in log_files(path)):
         raise MixerError(
@@ -85,9 +106,9 @@ def run(args: argparse.Namespace, *, clock: Clock | None = None, out: IO[str] | 
         if args.format == "json":
             count = _write_json(records, out)
         elif args.format == "csv":
-            count = _write_csv(records, out)
+            count = _write_csv(records, out, zone)
         else:
-            count = _write_table(records, out)
+            count = _write_table(records, out, zone, events)
         out.flush()
     except BrokenPipeError:  # `amo-mixer log | head`: the reader has seen enough
         _silence_stdout()
@@ -124,12 +145,16 @@ def _write_json(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
     return count
 
 
-def csv_row(record: dict[str, Any]) -> list[str]:
-    """One decision record as the SPEC's CSV columns (rules joined with ';')."""
+def csv_row(record: dict[str, Any], zone: tzinfo | None = None) -> list[str]:
+    """One decision record as the SPEC's CSV columns (rules joined with ';'); ``ts`` in
+    ``zone`` with its offset when given, as stored (UTC) otherwise."""
+    from mixer.records import parse_ts
+
     before, after = _mapping(record.get("before")), _mapping(record.get("after"))
     rules = record.get("rules")
+    ts = parse_ts(record.get("ts")) if zone is not None else None
     return [
-        _text(record.get("ts")),
+        ts.astimezone(zone).isoformat() if ts else _text(record.get("ts")),
         _text(record.get("campaign")),
         _text(record.get("list")),
         _text(record.get("mode")),
@@ -143,41 +168,47 @@ def csv_row(record: dict[str, Any]) -> list[str]:
     ]
 
 
-def _write_csv(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
+def _write_csv(records: Iterable[dict[str, Any]], out: IO[str], zone: tzinfo) -> int:
     from mixer.decisions import DECISION_CSV_COLUMNS
 
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(DECISION_CSV_COLUMNS)
     count = 0
     for record in records:
-        writer.writerow(csv_row(record))
+        writer.writerow(csv_row(record, zone))
         count += 1
     return count
 
 
-def _write_table(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
+def _write_table(
+    records: Iterable[dict[str, Any]],
+    out: IO[str],
+    zone: tzinfo = UTC,
+    events: Sequence[str] | None = None,
+) -> int:
     arrow = "→" if _can_encode(out, "→") else "->"
-    rows = [_table_row(record, arrow) for record in records]
+    only_cycles = events is not None and list(events) == ["cycle"]
+    columns = (f"time ({zone_name(zone)})", *(CYCLE_COLUMNS if only_cycles else TABLE_COLUMNS))
+    row_of = _cycle_row if only_cycles else _table_row
+    rows = [[_when(record, zone), *row_of(record, arrow)] for record in records]
     if not rows:
         return 0
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(TABLE_COLUMNS)]
-    out.write(_line(TABLE_COLUMNS, widths))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(columns)]
+    out.write(_line(columns, widths))
     for row in rows:
         out.write(_line(row, widths))
     return len(rows)
 
 
 def _table_row(record: dict[str, Any], arrow: str) -> list[str]:
-    from mixer.records import parse_ts
-
-    ts = parse_ts(record.get("ts"))
-    when = ts.strftime("%Y-%m-%d %H:%M:%S") if ts else _text(record.get("ts"))
     event = record.get("event")
     if event == "override":  # what the mixer expected -> what a human left
         before, after = _mapping(record.get("expected")), _mapping(record.get("found"))
     else:
         before, after = _mapping(record.get("before")), _mapping(record.get("after"))
     reason = _text(record.get("reason") or record.get("error"))
+    if event == "cycle":
+        reason = _cycle_summary(record)
     if event == "config":
         reason = _config_text(record)
     if event != "decision":
@@ -185,15 +216,48 @@ def _table_row(record: dict[str, Any], arrow: str) -> list[str]:
     rules = record.get("rules")
     applied = record.get("applied")
     return [
-        when,
         _text(record.get("campaign")),
         _text(record.get("list")),
         _change(before.get("weight"), after.get("weight"), arrow, _text),
         _change(before.get("paused"), after.get("paused"), arrow, _yes_no),
-        ",".join(map(str, rules)) if isinstance(rules, list) else _text(rules),
+        rules_text(rules, record.get("overridden"), empty="", sep=","),
         "" if applied is None else _yes_no(applied),
         reason,
     ]
+
+
+def _cycle_row(record: dict[str, Any], arrow: str) -> list[str]:
+    """One campaign's cycle: what was read, what changed, how long, and any error."""
+    duration = record.get("duration_ms")
+    return [
+        _text(record.get("campaign")),
+        _text(record.get("mode")),
+        _text(record.get("outcome")),
+        _text(record.get("lists_seen")),
+        _text(record.get("changes")),
+        _yes_no(record.get("applied")),
+        f"{duration:.0f}" if isinstance(duration, int | float) else "",
+        _text(record.get("error")),
+    ]
+
+
+def _when(record: dict[str, Any], zone: tzinfo) -> str:
+    from mixer.records import parse_ts
+
+    ts = parse_ts(record.get("ts"))
+    return show_time(ts, zone) if ts else _text(record.get("ts"))
+
+
+def _cycle_summary(record: dict[str, Any]) -> str:
+    """A cycle record in the decision table's reason column."""
+    parts = [
+        _text(record.get("outcome")) or "?",
+        f"{_text(record.get('lists_seen'))} lists read",
+        f"{_text(record.get('changes'))} changes",
+    ]
+    if record.get("error"):
+        parts.append(_text(record.get("error")))
+    return ", ".join(parts)
 
 
 def _config_text(record: dict[str, Any]) -> str:

@@ -6,9 +6,18 @@ import argparse
 import functools
 import json
 import sys
+from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from mixer.commands._common import add_config_argument, settings_from
+from mixer.commands._common import (
+    add_config_argument,
+    add_tz_argument,
+    rules_text,
+    settings_from,
+    show_time,
+    zone_from,
+    zone_name,
+)
 
 if TYPE_CHECKING:
     from mixer.cycle import CycleReport, CycleRunner
@@ -36,6 +45,7 @@ def register(subparsers: Any) -> None:
         help="write nothing (the default unless the config says apply)",
     )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    add_tz_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -43,14 +53,21 @@ def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
     from mixer.lock import StateLock
     from mixer.logs import SilentLog, configure_logging
+    from mixer.preflight import check_setup
     from mixer.wiring import build_runner, state_path
 
     settings = settings_from(args)
+    zone = zone_from(args, settings)
     configure_logging(debug=args.debug, stream=sys.stderr, quiet=True)
     mode = args.mode or settings.mode
+    checked = check_setup(settings)  # exit 2 before any QM call, as check would say
+    for warning in checked.warnings:
+        print(f"amo-mixer: warning: {warning}", file=sys.stderr)
     # The runner's own log lines (cycle, rule error) are what the table and the stderr
     # lines below say once, for a person.
-    build = functools.partial(build_runner, settings, clock=SystemClock(), log=SilentLog())
+    build = functools.partial(
+        build_runner, settings, clock=SystemClock(), log=SilentLog(), rules=checked.rules
+    )
     if mode == "dry-run":
         # A preview: plans from the state on disk (a running daemon's too) and writes
         # nothing there, so it needs no lock.
@@ -71,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report_as_json(report), indent=2, ensure_ascii=False))
     else:
-        print(render_table(report))
+        print(render_table(report, zone))
     # The plan goes to stdout; each failed campaign is one line on stderr.
     for name, error in report.errors.items():
         print(f"amo-mixer: campaign {name!r}: {error}", file=sys.stderr)
@@ -107,6 +124,7 @@ def report_as_json(report: CycleReport) -> dict[str, object]:
                     "weight": [d.before_weight, d.after_weight],
                     "paused": [d.before_paused, d.after_paused],
                     "rules": list(d.rules),
+                    "overridden": list(d.overridden),
                     "reason": d.reason,
                 }
                 for d in (plan.decisions if plan else ())
@@ -125,7 +143,7 @@ def report_as_json(report: CycleReport) -> dict[str, object]:
     }
 
 
-def render_table(report: CycleReport) -> str:
+def render_table(report: CycleReport, zone: tzinfo = UTC) -> str:
     rows: list[tuple[str, ...]] = []
     notes: list[str] = []
     for name, result in report.results.items():
@@ -147,17 +165,24 @@ def render_table(report: CycleReport) -> str:
                     d.list,
                     f"{d.before_weight}→{d.after_weight}",
                     f"{_yn(d.before_paused)}→{_yn(d.after_paused)}",
-                    ", ".join(d.rules) or "-",
+                    rules_text(d.rules, d.overridden),
+                    d.reason,
                 )
             )
-    header = ("CAMPAIGN", "LIST", "WEIGHT", "PAUSED", "RULES")
-    lines = [f"cycle {report.cycle_id} ({report.mode})"]
+    header = ("CAMPAIGN", "LIST", "WEIGHT", "PAUSED", "RULES", "REASON")
+    lines = [
+        f"cycle {report.cycle_id} ({report.mode}) at "
+        f"{show_time(report.now, zone)} {zone_name(zone)}"
+    ]
     if rows:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-    else:
+            cells = (cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+            lines.append("  ".join(cells).rstrip())
+    elif not report.errors:
         lines.append("no changes")
+    elif len(report.errors) < len(report.results):
+        lines.append("no changes in the campaigns that were read")
     lines.extend(notes)
     if report.mode == "dry-run" and rows:
         lines.append("dry-run: nothing was written (use --apply to write)")

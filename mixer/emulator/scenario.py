@@ -8,7 +8,8 @@ scenario's ``timezone``.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+import typing
+from datetime import UTC, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,8 +30,8 @@ from mixer.deadline_tag import DEADLINE_TAG
 from mixer.durations import parse_duration
 from mixer.errors import ConfigError
 from mixer.opsfiles.fields import Duration, parse_local_deadline
-from mixer.opsfiles.marked_yaml import load_yaml
-from mixer.opsfiles.problems import key_path
+from mixer.opsfiles.marked_yaml import KeyPath, key_lines, load_yaml, syntax_error_at
+from mixer.opsfiles.problems import did_you_mean, key_path
 from mixer.opsfiles.reading import UnreadableFile, read_text
 
 __all__ = [
@@ -239,7 +240,9 @@ class Scenario(_Model):
     """A whole emulator run. ``start`` is timezone-aware once validated."""
 
     description: str = ""
-    start: datetime = Field(description="QM local time 'YYYY-MM-DD HH:MM'")
+    start: datetime = Field(
+        description="QM local time 'YYYY-MM-DD HH:MM', or 'now' (the moment it is loaded)"
+    )
     duration: Span = Field(default=timedelta(days=1))
     timezone: str = "Europe/Zurich"
     seed: int = 1
@@ -251,7 +254,10 @@ class Scenario(_Model):
     outcomes: Outcomes = Field(default_factory=Outcomes)
     reschedule_after: Span = Field(default=timedelta(hours=2))
     max_attempts: int = Field(
-        default=3, ge=1, description="after this many reschedules a number fails for good"
+        default=3,
+        ge=1,
+        description="calls per number at most: the call that reaches this many attempts is "
+        "final, so a number is rescheduled at most max_attempts - 1 times",
     )
     _name: str = PrivateAttr(default="")
 
@@ -260,6 +266,8 @@ class Scenario(_Model):
     def _start(cls, value: Any) -> datetime:
         if isinstance(value, datetime):
             return value
+        if str(value).strip().lower() == "now":  # the moment the file is loaded
+            return datetime.now(UTC).replace(second=0, microsecond=0)
         return parse_local_time(str(value))
 
     @field_validator("handling_time", mode="before")
@@ -322,6 +330,41 @@ def shipped_scenarios() -> list[str]:
     return sorted(path.stem for path in _scenario_dir().glob("*.yaml"))
 
 
+def _scenario_problem(path: Path, lines: dict[KeyPath, int], error: Any) -> str:
+    """``file:line: at 'path': message``, with "did you mean" for an unknown key."""
+    loc: KeyPath = tuple(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        hint = did_you_mean(str(loc[-1]), _keys_beside(loc))
+        message = f"unknown key '{loc[-1]}'" + (f" ({hint})" if hint else "")
+    line = next((lines[loc[:d]] for d in range(len(loc), 0, -1) if loc[:d] in lines), 1)
+    return f"{path}:{line}: at '{key_path(loc) or '(top level)'}': {message}"
+
+
+def _keys_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the scenario schema allows where the last part of ``loc`` stands."""
+    model: type[BaseModel] = Scenario
+    for part in loc[:-1]:
+        if isinstance(part, int) or part not in model.model_fields:
+            continue  # a list index, or a campaign name (a dict key)
+        found = _model_in(model.model_fields[part].annotation)
+        if found is None:
+            return []
+        model = found
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds, directly or inside list[...] / dict[str, ...] / Optional."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """A shipped scenario by name (``"deadline-crunch"``) or a YAML file by path."""
     path = Path(name_or_path)
@@ -337,19 +380,17 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     except UnreadableFile as exc:
         raise ConfigError(f"cannot read scenario {path}: {exc.reason}") from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: scenario is not valid YAML ({exc})") from exc
+        mark, what = syntax_error_at(exc)
+        where = f"{path}:{mark.line}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: scenario is not valid YAML: {what}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a scenario must be a YAML mapping (start, campaigns, ...)")
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            f"{path}: at '{key_path(err['loc']) or '(top level)'}': {err['msg']}"
-            for err in exc.errors()
-        ]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ConfigError(f"invalid scenario {problems[0]}{more}", problems) from exc
+        problems = [_scenario_problem(path, key_lines(raw), err) for err in exc.errors()]
+        if len(problems) == 1:
+            raise ConfigError(f"invalid scenario {problems[0]}") from exc
+        raise ConfigError(f"invalid scenario {path}: {len(problems)} problems", problems) from exc
     scenario._name = path.stem
     return scenario

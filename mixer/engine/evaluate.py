@@ -7,8 +7,9 @@ trace — matched or not, null facts, errors, pending timers — which is what `
 shows (the decision log keeps the fired rules and the facts they read). A cycle keeps it
 compact and builds the ``RuleTrace`` records on first access (``mixer.engine.trace``).
 Each rule has one evaluation path, compiled once per loaded rule set into what it needs:
-a condition, an effect, and timers only for ``for:``/``cooldown:`` — a rule without them
-keeps no memory between cycles. Pure: *now* comes in as an argument.
+a condition, an effect, and timers only for ``for:``/``cooldown:`` (and a pausing rule's
+in-effect state) — any other rule keeps no memory between cycles. Pure: *now* comes in
+as an argument.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class ListEvaluation:
     standby: bool
     outcomes: RuleOutcomes = field(repr=False)
     fired_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    # The rule memory the evaluation started from: which rules were in effect before.
+    previous_rules: Mapping[str, RuleMemory] = field(default_factory=dict, repr=False)
     # (rule, message) for every rule that raised on this list: the plan leaves it alone.
     errors: tuple[tuple[str, str], ...] = ()
 
@@ -69,8 +72,47 @@ class ListEvaluation:
 
     @cached_property
     def reason(self) -> str:
-        """One sentence from the fired rules' descriptions."""
-        return reason_sentence(self.fired_rules, self.outcomes.facts)
+        """One sentence from the descriptions of the rules whose effect the list carries;
+        led by the pausing rules that stopped applying when that is why it resumes."""
+        reason = reason_sentence(self._split[0], self.outcomes.facts)
+        if not self.released:
+            return reason
+        names = ", ".join(self.released)
+        verb = "applies" if len(self.released) == 1 else "apply"
+        why = f"Resumed: {names}, which paused it, no longer {verb}"
+        return f"{why}." if not self._split[0] else f"{why}; {reason[:1].lower()}{reason[1:]}"
+
+    @property
+    def carried(self) -> tuple[str, ...]:
+        """The fired rules whose effect the result carries (each sets something no later
+        fired rule sets again), in rule order."""
+        return tuple([r.name for r in self._split[0]])
+
+    @property
+    def overridden(self) -> tuple[str, ...]:
+        """The fired rules every part of whose effect a later fired rule set again."""
+        return tuple([r.name for r in self._split[1]])
+
+    @cached_property
+    def _split(self) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
+        return _carried_and_overridden(self.fired_rules)
+
+    @cached_property
+    def released(self) -> tuple[str, ...]:
+        """Rules that paused the list until now and no longer apply, when it resumes."""
+        if self.paused or not self.previous_rules:
+            return ()
+        fired = {r.name for r in self.fired_rules}
+        return tuple(
+            [
+                rule.name
+                for rule in self.outcomes.rules
+                if rule.paused is True
+                and rule.name not in fired
+                and self.previous_rules.get(rule.name, _IDLE).active
+                and not self.rule_memory.get(rule.name, _IDLE).active
+            ]
+        )
 
     @cached_property
     def facts(self) -> Mapping[str, object]:
@@ -144,11 +186,12 @@ def evaluate(
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
-    """What evaluating one rule needs, unpacked once per campaign: a condition, an
-    effect, and timers only for a rule with ``for:`` or ``cooldown:`` (``timed``).
+    """What evaluating one rule needs, compiled once per loaded rule set: a condition,
+    an effect, and timers (``timed``) only for a rule with ``for:`` or ``cooldown:`` — or
+    one that pauses, whose in-effect state names it when the list resumes.
 
-    A rule without timers is in effect exactly while its condition holds, so it keeps no
-    memory between cycles; a timed rule's memory is kept only while it holds something.
+    Any other rule is in effect exactly while its condition holds, so it keeps no memory
+    between cycles; a timed rule's memory is kept only while it holds something.
     """
 
     rule: Rule
@@ -176,7 +219,9 @@ class CompiledRule:
 
     @classmethod
     def of(cls, rule: Rule) -> CompiledRule:
-        timed = rule.for_ is not None or rule.cooldown is not None
+        # A pausing rule remembers whether it is in effect, so the resume it allows can
+        # name it (``ListEvaluation.released``); other rules without timers need nothing.
+        timed = rule.for_ is not None or rule.cooldown is not None or rule.paused is True
         effect = rule.constant_effect
         return cls(
             rule=rule,
@@ -344,6 +389,7 @@ def _evaluate_list(
         standby=facts.get("standby") is True,
         outcomes=RuleOutcomes(compiled.rules, tuple(rows), facts),
         fired_rules=tuple(fired),
+        previous_rules=remembered,
         errors=tuple(errors),
     )
 
@@ -496,3 +542,18 @@ def _holds_something(memory: RuleMemory) -> bool:
     """A timer runs or the rule is (or was lately) in effect: worth keeping. An idle
     memory is what a rule never seen starts from, so it need not be stored."""
     return memory.active or memory.holding_since is not None or memory.active_changed_at is not None
+
+
+def _carried_and_overridden(
+    fired: Sequence[Rule],
+) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
+    """Split fired rules (in order) into those whose effect survives, at least in part,
+    and those whose every key (weight, paused) a later fired rule sets again."""
+    seen: set[str] = set()
+    carried: list[Rule] = []
+    overridden: list[Rule] = []
+    for rule in reversed(fired):
+        keys = {k for k, v in (("weight", rule.weight), ("paused", rule.paused)) if v is not None}
+        (carried if not keys or keys - seen else overridden).append(rule)
+        seen |= keys
+    return tuple(reversed(carried)), tuple(reversed(overridden))

@@ -26,7 +26,7 @@ from mixer.engine.facts import FACT_TYPES
 from mixer.engine.metadata import ListEntry, ListMetadata, Scalar, merge_metadata
 from mixer.opsfiles.fields import deadline_value
 from mixer.opsfiles.marked_yaml import Mark, MarkedDict
-from mixer.opsfiles.problems import Problem, caret_excerpt, did_you_mean
+from mixer.opsfiles.problems import Problem, caret_excerpt, did_you_mean, edit_distance
 from mixer.rulefile.parse import ParsedRules, RuleLoadError
 from mixer.rulefile.schema import ListEntryModel, MatchSpec, RuleModel
 
@@ -142,6 +142,7 @@ class RuleFile:
     campaigns: tuple[str, ...]  # globs; empty = every campaign
     lists: tuple[ListEntry, ...]
     rules: tuple[Rule, ...]
+    campaigns_line: int = 1  # where `campaigns:` is written
 
     def applies_to(self, campaign: str) -> bool:
         return not self.campaigns or any(fnmatch.fnmatchcase(campaign, g) for g in self.campaigns)
@@ -182,6 +183,7 @@ class RuleSet:
 
     files: tuple[RuleFile, ...]
     fact_types: Mapping[str, ValueType] = field(default_factory=lambda: dict(FACT_TYPES))
+    warnings: tuple[str, ...] = ()  # file:line notes that do not stop loading
     # One CampaignRules per campaign name, kept: the cycle asks every cycle, and the same
     # object keeps its merged metadata from cycle to cycle.
     _campaigns: dict[str, CampaignRules] = field(
@@ -217,6 +219,10 @@ def description_fields(description: str | None) -> list[str]:
 # ---------------------------------------------------------------------------------------
 # Compiling
 
+# The keys a `lists:` entry knows; a key closer than this to one of them is a misspelling.
+_LIST_ENTRY_KEYS = tuple(ListEntryModel.model_fields)
+_MISSPELLING_DISTANCE = 3
+
 
 def compile_rules(parsed: Sequence[ParsedRules]) -> RuleSet:
     """Compile parsed rule files (applied in the order given) into a ``RuleSet``.
@@ -240,7 +246,7 @@ def compile_rules(parsed: Sequence[ParsedRules]) -> RuleSet:
         order = {item.path: i for i, item in enumerate(parsed)}
         problems = sorted(compiler.problems, key=lambda p: (order.get(p.file, -1), p.line))
         raise RuleLoadError(problems)
-    return RuleSet(files=tuple(files), fact_types=fact_types)
+    return RuleSet(files=tuple(files), fact_types=fact_types, warnings=tuple(compiler.warnings))
 
 
 class _Compiler:
@@ -248,6 +254,7 @@ class _Compiler:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.warnings: list[str] = []
         self.extra_types: dict[str, ValueType] = {}
         self._extra_where: dict[str, str] = {}
         self._rule_where: dict[str, str] = {}
@@ -266,9 +273,15 @@ class _Compiler:
     def _entry(self, parsed: ParsedRules, index: int, model: ListEntryModel) -> ListEntry:
         raw = parsed.data["lists"][index]
         extra: dict[str, Scalar] = {}
-        for key, value in (model.model_extra or {}).items():
-            mark = raw.key_marks.get(key) if isinstance(raw, MarkedDict) else None
-            where = f"lists[{index}].{key}"
+        custom = {key: (value, False) for key, value in (model.model_extra or {}).items()}
+        custom.update((key, (value, True)) for key, value in model.facts.items())
+        facts_raw = raw.get("facts") if isinstance(raw, MarkedDict) else None
+        for key, (value, declared) in custom.items():
+            holder = facts_raw if declared else raw
+            mark = holder.key_marks.get(key) if isinstance(holder, MarkedDict) else None
+            where = f"lists[{index}].facts.{key}" if declared else f"lists[{index}].{key}"
+            if not declared and not self._undeclared_fact(parsed, mark, where, str(key)):
+                continue
             if not isinstance(key, str) or not key.isidentifier() or key in FACT_TYPES:
                 reason = "is a built-in fact" if key in FACT_TYPES else "is not a valid fact name"
                 self.problem(
@@ -318,6 +331,30 @@ class _Compiler:
             extra=extra,
         )
 
+    def _undeclared_fact(
+        self, parsed: ParsedRules, mark: Mark | None, where: str, key: str
+    ) -> bool:
+        """A key of a ``lists:`` entry outside ``facts:``: an error when it could be a
+        misspelt known key (``dedline``), else still a custom fact, with a warning."""
+        known = _LIST_ENTRY_KEYS
+        if min(edit_distance(key, k) for k in known) < _MISSPELLING_DISTANCE:
+            hint = did_you_mean(key, known) or f"known keys: {', '.join(known)}"
+            self.problem(
+                parsed,
+                mark,
+                None,
+                f"{where}: unknown key '{key}' in a lists: entry: {hint} "
+                "(custom facts go under facts:)",
+                len(key),
+            )
+            return False
+        line = mark.line if mark else 1
+        self.warnings.append(
+            f"{parsed.path}:{line}: {where}: a custom fact outside facts: is deprecated; "
+            f"write facts: {{{key}: ...}} (this form goes in the next release)"
+        )
+        return True
+
     # -- pass 2: rules and their expressions --------------------------------------------
 
     def compile(
@@ -355,11 +392,13 @@ class _Compiler:
             )
             if rule is not None:
                 rules.append(rule)
+        campaigns_mark = parsed.data.key_marks.get("campaigns")
         return RuleFile(
             path=parsed.path,
             campaigns=parsed.campaigns,
             lists=tuple(lists),
             rules=tuple(rules),
+            campaigns_line=campaigns_mark.line if campaigns_mark else 1,
         )
 
     def _compile_rule(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -132,13 +132,56 @@ def load_yaml(text: str) -> tuple[Any, list[Duplicate]]:
         loader.dispose()
 
 
+# PyYAML's words for a problem → what a person most likely did, and what to do.
+_HINTS: Final = (
+    (
+        "expected <block end>",
+        "this line is indented differently from the lines above it: line it up with the "
+        "other keys at the same level (spaces only)",
+    ),
+    (
+        "mapping values are not allowed here",
+        "a ':' where YAML expects none: check this line's indentation, or quote a value "
+        "that contains ': '",
+    ),
+    ("cannot start any token", "YAML cannot indent with tabs: use spaces"),
+    (
+        "could not find expected ':'",
+        "a key without its ':' (or a line that continues the one above): add ':' after the key",
+    ),
+    (
+        "did not find expected key",
+        "a line that is not 'key: value' at this indentation: check its indentation and "
+        "the '- ' of list items",
+    ),
+    (
+        "did not find expected '-' indicator",
+        "a list item without '- ' at this indentation: add '- ' or indent it",
+    ),
+    ("found unexpected end of stream", "a quote or bracket is not closed"),
+    ("expected ',' or ']'", "an inline list [...] is not closed or lacks a comma"),
+    ("expected ',' or '}'", "an inline mapping {...} is not closed or lacks a comma"),
+    ("found undefined alias", "'*' starts an alias in YAML: quote the value"),
+    ("found character '@'", "'@' and '`' cannot start a value: quote the value"),
+    ("found character '`'", "'@' and '`' cannot start a value: quote the value"),
+)
+
+
 def syntax_error_at(exc: yaml.YAMLError) -> tuple[Mark | None, str]:
-    """Where broken YAML breaks (None when the parser does not say) and what is wrong."""
+    """Where broken YAML breaks (None when the parser does not say) and what is wrong:
+    in plain words first when the mistake is a common one, then PyYAML's own words."""
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         where = Mark(mark.line + 1, mark.column) if mark else None
-        return where, exc.problem or exc.context or "unreadable"
+        return where, _in_plain_words(exc.problem or exc.context or "unreadable")
     return None, str(exc)
+
+
+def _in_plain_words(problem: str) -> str:
+    for needle, hint in _HINTS:
+        if needle in problem:
+            return f"{hint} (YAML says: {problem})"
+    return problem
 
 
 # -- finding things in marked data --------------------------------------------------------

@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Problem", "caret_excerpt", "closest", "did_you_mean", "key_path"]
+__all__ = ["Problem", "caret_excerpt", "closest", "did_you_mean", "edit_distance", "key_path"]
 
 _INDENT = "    "
 
@@ -75,6 +75,19 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """``did you mean 'x'?`` for the closest candidate, or "" when none is close."""
     found = closest(word, candidates)
     return f"did you mean '{found}'?" if found is not None else ""
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: how many one-letter edits turn ``a`` into ``b``."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
 
 
 def caret_excerpt(text: str, column: int, width: int = 1) -> str:

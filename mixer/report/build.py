@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,20 +41,36 @@ def build_report(
     title: str,
     generated_at: datetime,
     max_points: int = DEFAULT_MAX_POINTS,
+    zone: tzinfo = UTC,
 ) -> str:
     """The whole report page for ``records`` (decision-log records, in log order)."""
     return render_report(
-        collect(records, max_points=max_points), title=title, generated_at=generated_at
+        collect(records, max_points=max_points, zone=zone),
+        title=title,
+        generated_at=generated_at,
+        zone=zone,
     )
 
 
-def render_report(data: ReportData, *, title: str, generated_at: datetime) -> str:
-    """The page for already collected ``data``."""
-    stamp = generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def render_report(
+    data: ReportData,
+    *,
+    title: str,
+    generated_at: datetime,
+    zone: tzinfo = UTC,
+    replay: Mapping[str, Any] | None = None,
+) -> str:
+    """The page for already collected ``data`` (collected in the same ``zone``);
+    ``replay`` (``ReplayResult.to_dict()``) adds the section comparing the running rules
+    with new ones."""
+    stamp = f"{generated_at.astimezone(zone):%Y-%m-%d %H:%M:%S} {data.zone}"
     document = {"title": title, "generated_at": stamp, **data.as_json()}
+    if replay is not None:
+        document["replay"] = dict(replay)
     values = {
         "TITLE": html.escape(title),
         "GENERATED": html.escape(stamp),
+        "ZONE": html.escape(data.zone),
         "DATA": embed_json(document),
         "PLOTLY": plotly_js(),
         "EMPTY": _EMPTY if data.empty else "",

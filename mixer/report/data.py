@@ -1,7 +1,9 @@
 """Decision-log records → the plain data the report draws (pure: no files, no plotly).
 
 The page is drawn in the browser from one JSON document, so everything here is
-JSON-shaped: times are epoch milliseconds (UTC), series are columnar lists. Cycle points
+JSON-shaped: times are wall-clock milliseconds of the report's zone (epoch milliseconds
+shifted by the zone's offset, so the page draws local times as plotly draws UTC), series
+are columnar lists. Cycle points
 are thinned to about ``max_points`` per list, always keeping the points where a list's
 weight, paused flag or reservability changed, so step lines stay exact. Runs of the same
 dry-run decision repeated cycle after cycle become one table row with a count.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from mixer.records import (
@@ -68,6 +70,7 @@ class ReportData:
     events: list[dict[str, Any]]
     first_ms: int | None
     last_ms: int | None
+    zone: str = "UTC"  # the zone every time of the report is in
     # Start-ups and reloads (applied or refused): marked on every campaign's timeline.
     config: list[dict[str, Any]] = field(default_factory=list)
 
@@ -85,7 +88,7 @@ class ReportData:
         lists = sum(len(c["lists"]) for c in self.campaigns)
         span = ""
         if self.first_ms is not None and self.last_ms is not None:
-            span = f", {_fmt_ms(self.first_ms)} → {_fmt_ms(self.last_ms)} UTC"
+            span = f", {_fmt_ms(self.first_ms)} → {_fmt_ms(self.last_ms)} {self.zone}"
         return (
             f"{_plural(len(self.campaigns), 'campaign')}, {_plural(lists, 'list')}, "
             f"{_plural(self.total('cycles'), 'cycle')}, "
@@ -101,14 +104,18 @@ class ReportData:
             "events": self.events,
             "first": self.first_ms,
             "last": self.last_ms,
+            "zone": self.zone,
             "config": self.config,
         }
 
 
 def collect(
-    records: Iterable[Mapping[str, Any]], *, max_points: int = DEFAULT_MAX_POINTS
+    records: Iterable[Mapping[str, Any]],
+    *,
+    max_points: int = DEFAULT_MAX_POINTS,
+    zone: tzinfo = UTC,
 ) -> ReportData:
-    """Fold decision-log records (in log order) into the report's data."""
+    """Fold decision-log records (in log order) into the report's data, times in ``zone``."""
     campaigns: dict[str, _Campaign] = {}
     events: list[dict[str, Any]] = []
     open_rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -119,11 +126,11 @@ def collect(
     for raw in records:
         record = parse_record(raw)
         if isinstance(record, ConfigRecord) and record.ts is not None:
-            config.append(_config_change(record))
+            config.append(_config_change(record, zone))
             continue
         if record is None or record.ts is None or record.campaign is None:
             continue
-        t = int(record.ts.timestamp() * 1000)
+        t = _wall_ms(record.ts, zone)
         first = t if first is None else min(first, t)
         last = t if last is None else max(last, t)
         camp = campaigns.get(record.campaign)
@@ -152,11 +159,12 @@ def collect(
         events=[{k: v for k, v in e.items() if not k.startswith("_")} for e in events],
         first_ms=first,
         last_ms=last,
+        zone=str(getattr(zone, "key", None) or zone.tzname(None) or zone),
         config=config,
     )
 
 
-def _config_change(record: ConfigRecord) -> dict[str, Any]:
+def _config_change(record: ConfigRecord, zone: tzinfo) -> dict[str, Any]:
     assert record.ts is not None
     if record.outcome == "refused":
         text = "reload refused, the running config stays: " + "; ".join(record.errors)
@@ -165,7 +173,7 @@ def _config_change(record: ConfigRecord) -> dict[str, Any]:
             f"config loaded: rules {(record.rules_hash or '?')[:12]}, "
             f"{record.rule_count} rules, mode {record.mode}"
         )
-    return {"t": int(record.ts.timestamp() * 1000), "outcome": record.outcome, "text": text}
+    return {"t": _wall_ms(record.ts, zone), "outcome": record.outcome, "text": text}
 
 
 def keep_indices(states: Sequence[object], limit: int) -> list[int]:
@@ -236,6 +244,7 @@ def _add_decision(
         "weight": [before.weight, after.weight],
         "paused": [before.paused, after.paused],
         "rules": rules,
+        "overridden": list(record.overridden),
         "reason": record.reason,
         "applied": applied,
         "repeat": 1,
@@ -380,16 +389,11 @@ def _paused_spans(points: Sequence[_Point]) -> list[list[int]]:
     return spans
 
 
-def _ms(value: object) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
+def _wall_ms(when: datetime, zone: tzinfo) -> int:
+    """Epoch milliseconds shifted by ``zone``'s offset at that moment: the page draws
+    them as UTC, so people read the zone's wall clock."""
+    offset = when.astimezone(zone).utcoffset() or timedelta(0)
+    return int((when.timestamp() + offset.total_seconds()) * 1000)
 
 
 def _fmt_ms(ms: int) -> str:

@@ -35,7 +35,10 @@ __all__ = ["ParsedRules", "RuleLoadError", "parse_rules"]
 
 
 class RuleLoadError(MixerError):
-    """Rule files that cannot be used; ``problems`` lists every problem of every file."""
+    """Rule files that cannot be used; ``problems`` lists every problem of every file.
+    Exit code 2, like an invalid config: nothing reaches QM."""
+
+    exit_code = 2
 
     def __init__(self, problems: list[Problem]) -> None:
         count = len(problems)
@@ -92,7 +95,8 @@ def parse_rules(name: str, text: str) -> ParsedRules:
     except yaml.YAMLError as exc:
         where, what = syntax_error_at(exc)
         if isinstance(exc, yaml.MarkedYAMLError):
-            parsed.add(where, None, f"invalid YAML: {what}")
+            column = f" at column {where.column + 1}" if where else ""
+            parsed.add(where, None, f"invalid YAML{column}: {what}")
         else:
             parsed.problems.append(Problem(name, 1, None, f"invalid YAML: {exc}"))
         return parsed
@@ -165,10 +169,7 @@ def _report_validation(parsed: ParsedRules, exc: ValidationError) -> None:
         if kind == "missing":
             parent_loc = loc[:-1]
             mark, _ = locate(parsed.data, parent_loc)
-            message = f"missing required key '{loc[-1]}'"
-            if parent_loc:
-                message += f" in {_path(parent_loc)}"
-            parsed.add(mark, rule, message)
+            parsed.add(mark, rule, _missing_key_message(str(loc[-1]), _path(parent_loc)))
             continue
         mark, _ = locate(parsed.data, loc)
         cause = (error.get("ctx") or {}).get("error")
@@ -196,3 +197,14 @@ def _path(loc: Sequence[int | str]) -> str:
     if len(parts) >= 2 and parts[0] == "rules" and isinstance(parts[1], int):
         parts = parts[2:]
     return key_path(parts)
+
+
+def _missing_key_message(key: str, parent: str) -> str:
+    """What is missing, where (when below the rule itself), and what to add."""
+    if parent:
+        return f"missing required key '{key}' in {parent}"
+    hint = {
+        "name": ": give the rule a unique name, e.g. 'name: pause-exhausted'",
+        "set": ": say what the rule changes, e.g. 'set: {paused: true}' or 'set: {weight: 5}'",
+    }.get(key, "")
+    return f"missing required key '{key}'{hint}"

@@ -16,7 +16,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
+    StrictStr,
     WithJsonSchema,
     field_validator,
 )
@@ -119,8 +121,9 @@ class RuleModel(BaseModel):
 
 
 class ListEntryModel(BaseModel):
-    """Facts QM does not carry, for lists whose name matches; extra scalar fields become
-    facts of the same name."""
+    """Facts QM does not carry, for lists whose name matches; custom facts go under
+    ``facts:`` (another key is taken as one only when it cannot be a misspelt known key,
+    with a deprecation warning)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -134,6 +137,10 @@ class ListEntryModel(BaseModel):
         None, description="a reserve list that rules may resume even though a human paused it"
     )
     weight: StrictInt | None = Field(None, ge=0, description="the baseline weight")
+    facts: dict[str, StrictStr | StrictBool | StrictInt | StrictFloat] = Field(
+        default_factory=dict,
+        description="custom facts for rules to read, e.g. {region: north} (scalars)",
+    )
 
     @field_validator("deadline")
     @classmethod

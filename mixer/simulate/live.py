@@ -70,6 +70,8 @@ class DecisionPrinter:
         if d.before_paused != d.after_paused:
             paused = self._c(_RED if d.after_paused else _GREEN, paused)
         rules = ", ".join(d.rules) or "baseline"
+        if d.overridden:
+            rules += f" (overridden: {', '.join(d.overridden)})"
         return (
             f"{self._c(_DIM, when)}  {campaign}/{d.list}  {weight}  {paused}  "
             f"{self._c(_CYAN, rules)}: {d.reason}"

@@ -50,11 +50,22 @@ _NULL_MESSAGE: Final = (
 )
 _DATE_LITERAL = re.compile(r"\d{4}-\d{2}-\d{2}")
 _STRING_LITERAL = re.compile(r"""'(?:\\.|[^'\\])*'?|"(?:\\.|[^"\\])*"?""")
-_COMMON_SLIPS: Final = (
+_DURATION_FUNCTIONS: Final = {"d": "days", "h": "hours", "m": "minutes"}
+_COMMON_SLIPS: Final[tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...]] = (
     (re.compile(r"&&"), "write 'and' instead of '&&'"),
     (re.compile(r"\|\|"), "write 'or' instead of '||'"),
     (re.compile(r"!(?!=)"), "write 'not' instead of '!'"),
+    (re.compile(r"=>"), "write '>=' for 'greater than or equal' ('=>' is not an operator)"),
+    (re.compile(r"=<"), "write '<=' for 'less than or equal' ('=<' is not an operator)"),
     (re.compile(r"(?<![=!<>])=(?!=)"), "write '==' to compare ('=' alone is not an operator)"),
+    (
+        re.compile(r"\b(\d+(?:\.\d+)?)\s*(days?|d|hours?|h|minutes?|mins?|m)\b"),
+        lambda m: (
+            f"write {_DURATION_FUNCTIONS[m.group(2)[0]]}({m.group(1)}) for a duration: "
+            "durations are days(n), hours(n) and minutes(n), in hours "
+            "(see 'Functions' in docs/expressions.md)"
+        ),
+    ),
 )
 
 _BIN_OPS: Final[dict[type[ast.operator], str]] = {
@@ -179,8 +190,9 @@ def _parse(text: str, shift: int) -> ast.Expression:
         for pattern, advice in _COMMON_SLIPS:
             slip = pattern.search(blanked)
             if slip:
+                text_advice = advice if isinstance(advice, str) else advice(slip)
                 raise ExpressionError(
-                    f"syntax error: {advice}", shift + slip.start(), len(slip.group())
+                    f"syntax error: {text_advice}", shift + slip.start(), len(slip.group())
                 ) from None
         if not exc.offset:  # the parser ran out of input
             raise ExpressionError(
