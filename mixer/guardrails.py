@@ -4,13 +4,14 @@ Pure. Per list (``guard_list``): a manual hold leaves the list alone; only lists
 mixer paused (or standby lists) are resumed; a list that ends paused keeps its weight;
 weights are integers within bounds; ``max_step`` and ``max_changes_per_day`` hold.
 Per campaign (``campaign_stops``): a plan that leaves no unpaused reservable list, where
-there was one, is not applied.
+there was one, is not applied, unless every list it pauses was paused by a rule that
+declares ``pauses_campaign: true`` (an intended campaign-wide pause, such as office hours).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
@@ -127,11 +128,13 @@ def max_step_for(current_weight: int, limits: Limits) -> int | None:
 
 
 def campaign_stops(
-    snapshot: CampaignSnapshot, outcomes: Mapping[str, ListOutcome]
+    snapshot: CampaignSnapshot,
+    outcomes: Mapping[str, ListOutcome],
+    evaluated: Mapping[str, ListEvaluation] | None = None,
 ) -> tuple[GuardrailStop, ...]:
     before = [i.name for i in snapshot.lists if not i.paused and i.can_reserve]
     after = [i.name for i in snapshot.lists if not outcomes[i.name].paused and i.can_reserve]
-    if before and not after:
+    if before and not after and not _intended_campaign_pause(before, evaluated or {}):
         return (
             GuardrailStop(
                 guardrail=NO_RESERVABLE_LIST,
@@ -144,3 +147,18 @@ def campaign_stops(
             ),
         )
     return ()
+
+
+def _intended_campaign_pause(
+    paused: Sequence[str], evaluated: Mapping[str, ListEvaluation]
+) -> bool:
+    """Every list the plan pauses was paused by a rule that declares ``pauses_campaign``
+    (office hours on a campaign of office-hours lists): the whole campaign closing is the
+    operator's intent, not an accident the guardrail must catch."""
+    for name in paused:
+        evaluation = evaluated.get(name)
+        if evaluation is None or not any(
+            rule.pauses_campaign and rule.paused for rule in evaluation.fired_rules
+        ):
+            return False
+    return True

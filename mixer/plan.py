@@ -129,7 +129,7 @@ def plan_campaign(
         if (outcome.weight, outcome.paused) != (item.weight, item.paused):
             decisions.append(_decision(item, evaluated, outcome))
 
-    stops = campaign_stops(snapshot, outcomes)
+    stops = campaign_stops(snapshot, outcomes, evaluation.lists)
     updates: tuple[ListUpdate, ...] = ()
     if not stops:
         updates = tuple(

@@ -148,6 +148,12 @@ VALID_NUMBERS = [
     ("base_weight * 3 if hours_to_deadline < 24 else base_weight", 30),
     ("base_weight + 2 * (hour - 8)", 14),
     ("weight", 12),
+    ("steady(weight, 14, 5)", 12),  # within 3/4 of a step of the current weight: kept
+    ("steady(weight, 16, 5)", 15),  # beyond it: the target, rounded to a step
+    ("steady(5, 8.6, 5)", 5),
+    ("steady(5, 8.8, 5)", 10),
+    ("steady(10, 6.4, 5)", 10),
+    ("steady(10, 6.2, 5)", 5),
 ]
 
 
@@ -356,6 +362,7 @@ EVALUATION_ERRORS = [
     ("clamp(hour, 10, 1) > 0", B, "clamp(x, lo, hi) got lo 10 above hi 1"),
     ("round(progress, 0.5) > 0", B, "round(x, n) needs n to be a whole number"),
     ("round(progress, 16) > 0", B, "round(x, n) needs n to be a whole number"),
+    ("steady(weight, 3, 0)", N, "needs a step above 0"),
 ]
 
 

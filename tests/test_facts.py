@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -173,11 +174,86 @@ def test_deadline_facts_pacing() -> None:
     assert slow["behind_schedule"] is True
 
 
-def test_overdue_deadline_keeps_required_rate_finite() -> None:
-    """Past the deadline, hours_to_deadline is negative and the required rate stays finite."""
+def test_passed_deadline_with_numbers_left_is_overdue_without_required_rate() -> None:
+    """Past the deadline with numbers left: overdue, hours negative, no required rate."""
     facts = facts_of(item(notes="deadline: 2024-04-29 09:00"))["A"]
     assert facts["hours_to_deadline"] == pytest.approx(-1.0)
-    assert facts["required_rate_per_hour"] == pytest.approx(60 * 60)
+    assert facts["overdue"] is True
+    assert facts["required_rate_per_hour"] is None
+    assert facts["behind_schedule"] is True
+
+
+def test_a_list_done_before_its_passed_deadline_is_not_overdue() -> None:
+    """Every number final: a passed deadline does not make the list overdue."""
+    done = item(notes="deadline: 2024-04-29 09:00", pulled=100, completed=100)
+    facts = facts_of(done)["A"]
+    assert facts["overdue"] is False
+    assert facts["required_rate_per_hour"] == 0
+
+
+def test_deadline_rank_counts_only_lists_that_can_still_make_their_deadline() -> None:
+    """An overdue list has no rank; the earliest deadline still ahead ranks 1."""
+    facts = facts_of(
+        item("Late", notes="deadline: 2024-04-29 09:00"),
+        item("Next", notes="deadline: 2024-04-29 12:00"),
+        item("Later", notes="deadline: 2024-04-29 15:00"),
+    )
+    assert facts["Late"]["deadline_rank"] is None
+    assert facts["Next"]["deadline_rank"] == 1
+    assert facts["Later"]["deadline_rank"] == 2
+    assert facts["Next"]["campaign_deadline_lists"] == 2
+    assert facts["Next"]["campaign_overdue_lists"] == 1
+    assert facts["Next"]["campaign_required_rate_per_hour"] == pytest.approx(60 / 2 + 60 / 5)
+
+
+def test_campaign_weight_aggregates_exclude_the_list_itself_and_paused_lists() -> None:
+    """max/min/total weight and max base weight read the *other* unpaused lists."""
+    facts = facts_of(
+        item("VIP", weight=30),
+        item("B", weight=10),
+        item("C", weight=5),
+        item("Parked", weight=90, list_state="paused"),
+        memory={"B": ListMemory(base_weight=40, human_paused=False, first_seen=NOW)},
+    )
+    vip, b = facts["VIP"], facts["B"]
+    assert vip["campaign_max_weight"] == 10
+    assert vip["campaign_min_weight"] == 5
+    assert vip["campaign_total_weight"] == 15
+    assert vip["campaign_max_base_weight"] == 40
+    assert b["campaign_max_weight"] == 30
+    assert b["campaign_max_base_weight"] == 30
+    assert facts["Parked"]["campaign_total_weight"] == 45
+
+
+def test_campaign_weight_aggregates_are_null_without_other_lists() -> None:
+    """A list alone in its campaign has no others to compare with: null, and total 0."""
+    facts = facts_of(item("Only"))["Only"]
+    assert facts["campaign_max_weight"] is None
+    assert facts["campaign_max_base_weight"] is None
+    assert facts["campaign_total_weight"] == 0
+
+
+def test_fresh_numbers_and_minutes_since_refill_follow_added_in_history() -> None:
+    """A rise of nNumbersAdded 20 minutes ago: refill 20 min ago, its numbers fresh."""
+    history = [
+        HistorySample(ts=NOW - timedelta(minutes=40), pulled=40, completed=30, added=70),
+        HistorySample(ts=NOW - timedelta(minutes=20), pulled=40, completed=30, added=100),
+        HistorySample(ts=NOW - timedelta(minutes=10), pulled=40, completed=30, added=100),
+    ]
+    facts = facts_of(item(), history={"A": history})["A"]
+    assert facts["minutes_since_refill"] == pytest.approx(20)
+    assert facts["fresh_numbers"] == 30
+
+
+def test_a_refill_seen_first_in_this_cycle_is_zero_minutes_old() -> None:
+    """The snapshot itself shows the rise: the refill is now; without history, null."""
+    history = [HistorySample(ts=NOW - timedelta(minutes=5), pulled=40, completed=30, added=90)]
+    facts = facts_of(item(), history={"A": history})["A"]
+    assert facts["minutes_since_refill"] == 0
+    assert facts["fresh_numbers"] == 10
+    alone = facts_of(item())["A"]
+    assert alone["minutes_since_refill"] is None
+    assert alone["fresh_numbers"] == 0
 
 
 def test_dst_day_hours_to_deadline_counts_real_hours() -> None:
@@ -302,3 +378,19 @@ def test_metadata_facts_and_extras() -> None:
     facts = facts_of(metadata={"A": meta})["A"]
     assert facts["tags"] == ("recall",)
     assert (facts["priority"], facts["standby"], facts["region"]) == (2, True, "north")
+
+
+def test_campaign_weight_aggregates_match_a_pass_over_the_other_lists() -> None:
+    """Seeded random campaigns: each list's aggregates equal max/min/sum over the others."""
+    rng = random.Random(15)
+    for _ in range(300):
+        weights = [rng.choice([1, 5, 10, 10, 100]) for _ in range(rng.randint(2, 6))]
+        lists = [item(f"L{i}", weight=w) for i, w in enumerate(weights)]
+        facts = facts_of(*lists)
+        for index, weight in enumerate(weights):
+            others = weights[:index] + weights[index + 1 :]
+            got = facts[f"L{index}"]
+            assert got["campaign_max_weight"] == max(others)
+            assert got["campaign_min_weight"] == min(others)
+            assert got["campaign_total_weight"] == sum(others)
+            assert got["weight"] == weight

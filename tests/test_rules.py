@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mixer.commands.schema import rules_schema_with_facts
+from mixer.engine.facts import FACT_TYPES
 from mixer.opsfiles.problems import Problem
 from mixer.rule_loading import load_rules
 from mixer.rulefile import RuleLoadError, rules_json_schema
@@ -360,3 +362,13 @@ def test_json_schema_comes_from_the_models() -> None:
     rule = schema["$defs"]["RuleModel"]
     assert rule["additionalProperties"] is False
     assert {"for", "set", "when", "cooldown", "stop", "enabled"} <= set(rule["properties"])
+    assert "pauses_campaign" in rule["properties"]
+
+
+def test_json_schema_lists_every_fact_with_its_type() -> None:
+    """Editors see every built-in fact, the pacing facts of issue 15 included, typed."""
+    facts = rules_schema_with_facts()["$defs"]["Facts"]["properties"]
+    assert set(facts) == set(FACT_TYPES)
+    assert facts["overdue"]["type"] == ["boolean", "null"]
+    assert facts["campaign_max_base_weight"]["type"] == ["number", "null"]
+    assert facts["tags"]["type"] == "array"

@@ -98,6 +98,25 @@ def test_comparison_table_has_a_row_per_strategy(short_backtest: dict[str, objec
         assert f"{ratio:.1%}" in row
 
 
+def test_comparison_table_shows_the_pressure_metrics(short_backtest: dict[str, object]) -> None:
+    """Gap, speed to lead, writes per day and flaps are columns; the rules row shows its
+    writes per day and the longest gap as the JSON has them."""
+    result = short_backtest["result"]
+    text = render_comparison(result)  # type: ignore[arg-type]
+    header = text.splitlines()[1]
+    for column in ("MAX GAP H", "LEAD WAIT MIN (P90)", "WRITES/DAY", "FLAPS"):
+        assert column in header
+    rules = result.strategies["rules"]  # type: ignore[attr-defined]
+    row = next(line for line in text.splitlines() if line.startswith("rules")).split()
+    assert row[5] == f"{rules.max_list_gap_hours:.1f}"
+    assert row[-2] == f"{rules.writes_per_day:.0f}"
+    assert row[-1] == str(rules.flaps)
+    data = result.to_dict()["strategies"]["rules"]  # type: ignore[attr-defined]
+    assert {"wait_to_first_call_minutes", "max_list_gap_hours", "writes_per_day", "flaps"} <= set(
+        data
+    )
+
+
 def test_static_and_oracle_do_not_depend_on_rules(tmp_path: Path, small: Path) -> None:
     """The oracle meets more of the deadline than static weights on the same seed."""
     scenario = load_scenario(small)

@@ -32,13 +32,23 @@ def register(subparsers: Any) -> None:
 def schemas() -> dict[str, Callable[[], dict[str, Any]]]:
     from mixer.config import settings_json_schema
     from mixer.emulator.scenario import scenario_json_schema
-    from mixer.rulefile import rules_json_schema
 
     return {
         "config": settings_json_schema,
-        "rules": rules_json_schema,
+        "rules": rules_schema_with_facts,
         "scenario": scenario_json_schema,
     }
+
+
+def rules_schema_with_facts() -> dict[str, Any]:
+    """The rules file schema plus ``$defs.Facts``: every built-in fact an expression may
+    read, typed (the file format knows nothing of the engine, so they meet here)."""
+    from mixer.engine.facts import facts_json_schema
+    from mixer.rulefile import rules_json_schema
+
+    schema = rules_json_schema()
+    schema.setdefault("$defs", {})["Facts"] = facts_json_schema()
+    return schema
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,9 +17,10 @@ def register(subparsers: Any) -> None:
         help="backtest rules on the emulator: static weights vs rules vs an oracle",
         description="Run a scenario on the emulator in simulated time three times: with "
         "the weights left alone (static), with the mixer applying the rules every "
-        "simulated minute (rules), and with an earliest-deadline-first dialer (oracle). "
-        "Prints on-time ratio, completed numbers, idle agent-minutes, starved lists and "
-        "writes per strategy.",
+        "simulated minute (rules), and with a dialer that serves the earliest deadline it "
+        "can still meet (oracle). Prints on-time ratio, completed numbers, idle "
+        "agent-minutes, starved lists, the longest gap a list waited, speed to lead, "
+        "writes per day and flaps per strategy.",
     )
     parser.add_argument(
         "--scenario",
@@ -31,6 +32,15 @@ def register(subparsers: Any) -> None:
         nargs="+",
         metavar="R",
         help="rule files or globs (default: the shipped rules)",
+    )
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        choices=["static", "rules", "oracle", "edf"],
+        default=["static", "rules", "oracle"],
+        metavar="S",
+        help="which strategies to run: static, rules, oracle, edf (the older oracle that "
+        "keeps serving passed deadlines first); default: static rules oracle",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument(
@@ -57,10 +67,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.output is not None:
             folder: Path = args.output
-            result = backtest(scenario, rule_files, workdir=folder, progress=bar)
+            result = backtest(
+                scenario, rule_files, workdir=folder, progress=bar, strategies=args.strategies
+            )
         else:
             with scratch_dir() as folder:
-                result = backtest(scenario, rule_files, workdir=folder, progress=bar)
+                result = backtest(
+                    scenario, rule_files, workdir=folder, progress=bar, strategies=args.strategies
+                )
     finally:
         bar.close()
     if args.json:

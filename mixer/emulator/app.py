@@ -51,13 +51,18 @@ _ERROR_PAGE = (
 )
 
 
+FLAP_WINDOW_SECONDS = 600.0
+
+
 @dataclass
 class EmulatorStats:
     """What the emulator was asked: tests assert "zero writes" with these.
 
     ``update_calls`` counts calls carrying a non-empty ``listUpdates`` (whether or not a
     fault stopped them); ``list_updates`` counts entries per ``(campaign, list)`` received;
-    ``applied_updates`` the ones actually applied.
+    ``applied_updates`` the ones actually applied. ``flaps`` counts, per list, changes that
+    undo the list's previous change of the same kind within ``FLAP_WINDOW_SECONDS``: a
+    weight going back to what it was before that change, or a pause flag flipped back.
     """
 
     requests: Counter[str] = field(default_factory=Counter)
@@ -65,6 +70,26 @@ class EmulatorStats:
     list_updates: Counter[ListKey] = field(default_factory=Counter)
     applied_updates: Counter[ListKey] = field(default_factory=Counter)
     number_writes: int = 0
+    flaps: Counter[ListKey] = field(default_factory=Counter)
+    _weight_moves: dict[ListKey, tuple[float, int]] = field(default_factory=dict, repr=False)
+    _pause_flips: dict[ListKey, float] = field(default_factory=dict, repr=False)
+
+    def note_change(
+        self, key: ListKey, before: tuple[int, bool], after: tuple[int, bool], ts: float
+    ) -> None:
+        """Count a flap when this change undoes the list's previous change of the same kind
+        within ``FLAP_WINDOW_SECONDS``: the weight goes back to the value it had before
+        that change, or the pause flag flips back."""
+        if after[0] != before[0]:
+            last = self._weight_moves.get(key)
+            if last is not None and last[1] == after[0] and ts - last[0] <= FLAP_WINDOW_SECONDS:
+                self.flaps[key] += 1
+            self._weight_moves[key] = (ts, before[0])
+        if after[1] != before[1]:
+            flipped = self._pause_flips.get(key)
+            if flipped is not None and ts - flipped <= FLAP_WINDOW_SECONDS:
+                self.flaps[key] += 1
+            self._pause_flips[key] = ts
 
     def reset(self) -> None:
         self.requests.clear()
@@ -72,6 +97,9 @@ class EmulatorStats:
         self.list_updates.clear()
         self.applied_updates.clear()
         self.number_writes = 0
+        self.flaps.clear()
+        self._weight_moves.clear()
+        self._pause_flips.clear()
 
 
 class _HttpError(Exception):
@@ -319,10 +347,13 @@ class EmulatorApp:
         call_list = self.state.find_list(campaign, name)
         if call_list is None:
             call_list = self.state.create_list(campaign, name)
+        before = (call_list.weight, call_list.paused)
         if "weight" in entry:
             call_list.weight = int(entry["weight"])
         if "paused" in entry:
             call_list.paused = _as_bool(entry["paused"])
+        after = (call_list.weight, call_list.paused)
+        self.stats.note_change((campaign, name), before, after, self._now_ts())
         notes = entry.get("listNotes")
         if notes is not None:
             call_list.set_notes(str(notes))

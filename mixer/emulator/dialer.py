@@ -8,8 +8,19 @@ added, a list resumed or re-weighted through the API).
 
 Choice of list, as QM's mixer does it: a weighted random draw (seeded ``random.Random``)
 among the lists that are open (not paused), have a positive weight and can reserve now.
-Policy ``"edf"`` is the oracle the simulator compares against: always the reservable list
-with the earliest deadline (lists without one come last; ties go to the higher weight).
+Policy ``"oracle"`` is the bound the simulator compares against: the reservable list with
+the earliest deadline that a call started now can still meet (``now + shortest handling
+time <= deadline``); lists past that point and lists without a deadline only when no list
+can still be served on time. Policy ``"edf"`` is the older reference that keeps serving a
+passed deadline first (ties go to the higher weight in both).
+
+Why the oracle bounds the on-time ratio for equal-length calls: a number counts only if it
+is final by its list's deadline. A call on a number that can no longer finish on time
+earns nothing, so serving one while a number that can still finish on time waits is never
+better. Among the numbers that can, serving the earliest deadline first is optimal by the
+exchange argument behind Jackson's rule: swapping a later-deadline call ahead of an
+earlier one never makes a late number on time and can make the earlier one late. With
+random handling times and reschedules it is a strong reference, not an exact optimum.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ from mixer.emulator.state import CallList, EmulatorState, Number
 __all__ = ["POLICIES", "Dialer", "DialerMetrics", "ListKey"]
 
 ListKey = tuple[str, str]  # (campaign, list name)
-POLICIES = ("weighted", "edf")
+POLICIES = ("weighted", "oracle", "edf")
 
 # A day counts towards starvation only when agents made at least this many reservation
 # decisions in it, so one unlucky draw on a quiet day does not mark a list as starved.
@@ -66,6 +77,20 @@ class DialerMetrics:
     idle_agent_minutes: float
     starved_lists: list[ListKey]
     reservations: int
+    first_call_waits: tuple[float, ...] = ()
+    max_list_gap_hours: float = 0.0
+    max_gap_list: ListKey | None = None
+
+    @property
+    def wait_to_first_call_minutes(self) -> dict[str, float] | None:
+        """Mean and 90th percentile of the minutes from a number's arrival (a refill during
+        the run) to its first call; numbers never called count until the end of the run.
+        None when no number arrived during the run."""
+        waits = sorted(self.first_call_waits)
+        if not waits:
+            return None
+        p90 = waits[max(math.ceil(0.9 * len(waits)) - 1, 0)]
+        return {"mean": sum(waits) / len(waits) / 60.0, "p90": p90 / 60.0}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly: per-list maps nested as ``{campaign: {list: n}}``."""
@@ -85,6 +110,9 @@ class DialerMetrics:
             "idle_agent_minutes": round(self.idle_agent_minutes, 3),
             "starved_lists": [list(key) for key in self.starved_lists],
             "reservations": self.reservations,
+            "wait_to_first_call_minutes": self.wait_to_first_call_minutes,
+            "max_list_gap_hours": self.max_list_gap_hours,
+            "max_gap_list": None if self.max_gap_list is None else list(self.max_gap_list),
         }
 
 
@@ -147,6 +175,15 @@ class Dialer:
         self._decisions: Counter[str] = Counter()
         self._since: dict[ListKey, int] = {}
         self._day_start_decisions: Counter[str] = Counter()
+        # Speed to lead: arrival time of each number a refill added, until its first call.
+        self._arrivals: dict[int, float] = {}
+        self._first_call_waits: list[float] = []
+        # List gaps: working seconds each candidate list has waited since its last pick,
+        # the campaign's decision count when it was last a candidate, the last decision.
+        self._waited: dict[ListKey, float] = {}
+        self._candidate_at: dict[ListKey, int] = {}
+        self._last_decision: dict[str, float] = {}
+        self._max_gap: tuple[float, ListKey | None] = (0.0, None)
 
         for index, shift in enumerate(scenario.agents):
             campaigns = None if shift.campaign is None else (shift.campaign,)
@@ -191,8 +228,16 @@ class Dialer:
                 campaign, name, count = payload
                 call_list = self.state.find_list(campaign, name)
                 if call_list is not None:
-                    self.state.add_blank_numbers(call_list, count)
+                    self._refill(call_list, count)
         self.now = max(self.now, limit)
+
+    def _refill(self, call_list: CallList, count: int) -> None:
+        """Numbers arrive: remember when, for the speed-to-lead figure."""
+        before = set(call_list.numbers) if call_list.numbers else set()
+        self.state.add_blank_numbers(call_list, count)
+        for number_id in call_list.numbers:
+            if number_id not in before:
+                self._arrivals[number_id] = self.now
 
     # --- shifts ---------------------------------------------------------------------------
 
@@ -308,10 +353,13 @@ class Dialer:
             agent.idle_since = now
             self._idle[id(agent)] = agent
             return
+        chosen = self._pick(candidates)
+        self._note_gaps(campaigns, candidates, chosen)
         for campaign in campaigns:
             self._decisions[campaign] += 1
-        chosen = self._pick(candidates)
         number = chosen.reserve(now)
+        if number.attempts == 1 and number.id in self._arrivals:
+            self._first_call_waits.append(now - self._arrivals.pop(number.id))
         if not chosen.can_reserve(now):
             self._reservable[chosen.campaign].remove(chosen)
             self._leave(chosen)
@@ -326,7 +374,46 @@ class Dialer:
         handling = low if low == high else self.rng.uniform(low, high)
         self._push(now + handling, _CALL_DONE, (agent, chosen, number))
 
+    def _note_gaps(
+        self, campaigns: tuple[str, ...], candidates: list[CallList], chosen: CallList
+    ) -> None:
+        """Credit every candidate list with the working time since the campaign's previous
+        decision, if it was a candidate then too; the chosen list's wait ends here.
+
+        While a list can be picked and an agent is on shift, some agent decides at least
+        once per longest handling time (each call ends in a decision): a longer spacing
+        means nobody was working (or nothing was reservable), which is not a gap.
+        """
+        now = self.now
+        limit = self._handling[1] + 1.0
+        credit: dict[str, float] = {}
+        for campaign in campaigns:
+            since = now - self._last_decision.get(campaign, -math.inf)
+            credit[campaign] = since if since <= limit else 0.0
+            self._last_decision[campaign] = now
+        waited, marks, decisions = self._waited, self._candidate_at, self._decisions
+        for call_list in candidates:
+            key = call_list.key
+            count = decisions[key[0]]
+            if marks.get(key) == count:
+                waited[key] = waited.get(key, 0.0) + credit[key[0]]
+            marks[key] = count + 1
+        gap = waited.pop(chosen.key, 0.0)
+        if gap > self._max_gap[0]:
+            self._max_gap = (gap, chosen.key)
+
     def _pick(self, candidates: list[CallList]) -> CallList:
+        if self.policy == "oracle":
+            reachable = self.now + self._handling[0]
+            return min(
+                candidates,
+                key=lambda c: (
+                    c.deadline_ts < reachable,
+                    c.deadline_ts,
+                    -c.weight,
+                    c.name,
+                ),
+            )
         if self.policy == "edf":
             return min(candidates, key=lambda c: (c.deadline_ts, -c.weight, c.name))
         cumulative = list(accumulate(map(_WEIGHT, candidates)))
@@ -398,7 +485,15 @@ class Dialer:
                     and key not in counts.pulled
                 ):
                     starved.add(key)
+        gap, gap_list = self._max_gap
+        for key, waited in self._waited.items():  # still waiting at the end
+            if waited > gap:
+                gap, gap_list = waited, key
+        waits = self._first_call_waits + [self.now - t for t in self._arrivals.values()]
         return DialerMetrics(
+            first_call_waits=tuple(waits),
+            max_list_gap_hours=gap / 3600.0,
+            max_gap_list=gap_list,
             completed=sum(self.completions.values()),
             completed_per_list=dict(self.completions),
             pulls_per_list=dict(self.pulls),

@@ -9,7 +9,10 @@ Pacing facts all speak of *unpulled* numbers, the part the mixer steers: the wei
 decides which list an agent pulls from next, not how fast a pulled number completes.
 So ``required_rate_per_hour = unpulled / hours_to_deadline`` and ``behind_schedule`` is
 ``pull_rate_per_hour < required_rate_per_hour``; ``eta_hours`` is ``unpulled`` at the
-current pull rate. docs/rules.md lists every fact with its unit and null condition.
+current pull rate. A list whose deadline has passed with numbers left is ``overdue``: it has
+no ``required_rate_per_hour`` and no ``deadline_rank`` (the rank orders the lists that can
+still make their deadline), so pacing rules can step it back behind them. docs/rules.md
+lists every fact with its unit and null condition.
 """
 
 from __future__ import annotations
@@ -77,18 +80,30 @@ FACT_TYPES: Mapping[str, ValueType] = {
     "hours_to_deadline": N,
     "required_rate_per_hour": N,
     "behind_schedule": B,
+    "overdue": B,
     "deadline_rank": N,
+    # Fresh numbers (speed to lead), from nNumbersAdded in the history window.
+    "minutes_since_refill": N,
+    "fresh_numbers": N,
     # The campaign as a whole.
     "campaign_open_lists": N,
     "campaign_reservable_lists": N,
     "campaign_deadline_lists": N,
+    "campaign_overdue_lists": N,
     "campaign_unpulled": N,
     "campaign_pull_rate_per_hour": N,
     "campaign_required_rate_per_hour": N,
     "share_of_pulls": N,
+    "deadline_share": N,
+    # The other unpaused lists of the campaign (this list excluded), for relative rules.
+    "campaign_max_base_weight": N,
+    "campaign_max_weight": N,
+    "campaign_min_weight": N,
+    "campaign_total_weight": N,
     # The mixer's memory.
     "base_weight": N,
     "paused_by_mixer": B,
+    "base_paused": B,
     "minutes_since_change": N,
     "manual_hold": B,
     # The clock, in the QM time zone.
@@ -102,6 +117,26 @@ FACT_TYPES: Mapping[str, ValueType] = {
     "priority": N,
     "standby": B,
 }
+
+
+_FACT_JSON_TYPES: Mapping[ValueType, dict[str, object]] = {
+    ValueType.NUMBER: {"type": ["number", "null"]},
+    ValueType.BOOL: {"type": ["boolean", "null"]},
+    ValueType.STRING: {"type": ["string", "null"]},
+    ValueType.STRINGS: {"type": "array", "items": {"type": "string"}},
+    ValueType.DATETIME: {"type": ["string", "null"], "format": "date-time"},
+    ValueType.DATE: {"type": ["string", "null"], "format": "date"},
+}
+
+
+def facts_json_schema() -> dict[str, object]:
+    """The built-in facts a ``when`` or ``set.weight`` expression may read, with their
+    types, for editors (docs/rules.md says what each one means)."""
+    return {
+        "description": "Built-in facts rule expressions can read (null: unknown this cycle).",
+        "type": "object",
+        "properties": {name: dict(_FACT_JSON_TYPES[kind]) for name, kind in FACT_TYPES.items()},
+    }
 
 
 @lru_cache(maxsize=4096)  # notes rarely change: every cycle asks again for every list
@@ -185,13 +220,18 @@ def _list_facts(
         else parse_deadline_tag(item.notes, tz)
     )
     hours = required = behind = None
+    overdue = False
     if deadline is not None:
         # In UTC: aware datetimes sharing one tzinfo subtract as wall times (wrong on DST days).
         hours = (deadline.astimezone(UTC) - utc_now).total_seconds() / 3600
-        required = unpulled / max(hours, MIN_HOURS_TO_DEADLINE)
+        overdue = hours <= 0 and added > completed and not item.completed_state
+        if not overdue:
+            required = unpulled / max(hours, MIN_HOURS_TO_DEADLINE)
         if unpulled == 0:
             behind = False
-        elif pull_rate is not None:
+        elif overdue:
+            behind = True
+        elif pull_rate is not None and required is not None:
             behind = pull_rate < required
     since_change = None
     if mem is not None and mem.last_change_at is not None:
@@ -222,8 +262,11 @@ def _list_facts(
         "hours_to_deadline": hours,
         "required_rate_per_hour": required,
         "behind_schedule": behind,
+        "overdue": overdue,
+        **_fresh(item, samples, utc_now, unpulled),
         "base_weight": item.weight if mem is None else mem.base_weight,
         "paused_by_mixer": False if mem is None else mem.paused_by_mixer,
+        "base_paused": item.paused if mem is None else mem.human_paused,
         "minutes_since_change": since_change,
         "manual_hold": False if mem is None else mem.in_manual_hold(utc_now),
         "tags": tuple(meta.tags),
@@ -273,6 +316,36 @@ def _rates(
     )
 
 
+def _fresh(
+    item: ListSnapshot, samples: Sequence[HistorySample], now: datetime, unpulled: int
+) -> dict[str, object]:
+    """Speed-to-lead facts from ``nNumbersAdded`` in the history window (oldest first).
+
+    ``minutes_since_refill``: since the latest sample where ``added`` went up (the current
+    snapshot counts as a sample at ``now``); null when ``added`` did not grow inside the
+    window. ``fresh_numbers``: numbers added inside the window, at most ``unpulled`` (the
+    fresh ones are the last to be pulled only if the list is FIFO; this is an upper
+    bound); 0 without history.
+    """
+    if not samples:
+        return {"minutes_since_refill": None, "fresh_numbers": 0}
+    first = samples[0].added
+    if item.added == first:  # the common case: nothing added in the window, no walk
+        return {"minutes_since_refill": None, "fresh_numbers": 0}
+    refill: datetime | None = None
+    later_added, later_ts = item.added, now  # walking back from now: the first rise found
+    for sample in reversed(samples):  # is the latest
+        if sample.ts > now:
+            continue
+        if sample.added < later_added:
+            refill = later_ts
+            break
+        later_added, later_ts = sample.added, sample.ts
+    fresh = min(max(item.added - first, 0), unpulled)
+    minutes = None if refill is None else max((now - refill).total_seconds() / 60, 0.0)
+    return {"minutes_since_refill": minutes, "fresh_numbers": fresh}
+
+
 def _sample_ts(sample: HistorySample) -> datetime:
     return sample.ts
 
@@ -288,7 +361,8 @@ def _add_campaign_facts(
     One pass gathers the campaign's figures and a second hands them to every list; sums
     add in list order, as ``sum()`` over the lists would.
     """
-    open_lists = reservable = competing = 0
+    open_lists = reservable = competing = overdue = 0
+    weights = _OtherWeights()
     unpulled: float = 0  # an int 0 when the campaign has no list, as sum() gives
     campaign_rate: float | None = None
     campaign_required: float | None = None
@@ -313,28 +387,119 @@ def _add_campaign_facts(
             )
         key = None
         if facts["deadline"] is not None and _competes_on_deadline(item, facts):
-            competing += 1
-            key = _deadline_key(facts)
-            deadlines.add(key)
+            if facts["overdue"] is True:
+                overdue += 1
+            else:
+                competing += 1
+                key = _deadline_key(facts)
+                deadlines.add(key)
+        if not paused:
+            weights.add(item.name, item.weight, _number(facts["base_weight"]))
         rows.append((facts, rate, key))
     ranked = sorted(deadlines)
     common = {
         "campaign_open_lists": open_lists,
         "campaign_reservable_lists": reservable,
         "campaign_deadline_lists": competing,
+        "campaign_overdue_lists": overdue,
         "campaign_unpulled": unpulled,
         "campaign_pull_rate_per_hour": campaign_rate,
         "campaign_required_rate_per_hour": campaign_required,
     }
     # The same for every list, in the facts' order; share and rank are set per list.
-    tail = {**common, "share_of_pulls": None, "deadline_rank": None, **clock}
+    tail = {
+        **common,
+        "share_of_pulls": None,
+        "deadline_share": None,
+        "deadline_rank": None,
+        **clock,
+    }
+    needs = _capped_needs(rows, campaign_rate)
+    total_need = sum(needs.values())
     shares = campaign_rate is not None and campaign_rate > 0
     for facts, rate, key in rows:
         facts.update(tail)
+        weights.fill(facts, cast(str, facts["list"]))
         if shares and isinstance(rate, int | float):
             facts["share_of_pulls"] = rate / campaign_rate  # type: ignore[operator]
         if key is not None:
             facts["deadline_rank"] = 1 + bisect_left(ranked, key)  # 1 + earlier deadlines
+        need = needs.get(id(facts))
+        if need is not None and total_need > 0:
+            facts["deadline_share"] = need / total_need
+
+
+class _OtherWeights:
+    """Weights of a campaign's unpaused lists, answered for "every list but this one".
+
+    Keeps the two largest and two smallest entries and the total, so each list's
+    aggregates over the *others* cost O(1) instead of a pass over the campaign.
+    """
+
+    __slots__ = ("base", "high", "low", "own", "total")
+
+    def __init__(self) -> None:
+        self.high: list[tuple[float, str]] = []  # two largest current weights
+        self.low: list[tuple[float, str]] = []  # two smallest current weights
+        self.base: list[tuple[float, str]] = []  # two largest base weights
+        self.own: dict[str, float] = {}
+        self.total = 0.0
+
+    def add(self, name: str, weight: float, base: float) -> None:
+        self.total += weight
+        self.own[name] = weight
+        _keep_two(self.high, (weight, name), largest=True)
+        _keep_two(self.low, (weight, name), largest=False)
+        _keep_two(self.base, (base, name), largest=True)
+
+    def fill(self, facts: dict[str, object], name: str) -> None:
+        """Set the aggregates over the unpaused lists other than ``name`` in ``facts``: max
+        and min null and the total 0 when there is none. Inline, as it runs for every list
+        of every cycle."""
+        own = self.own.get(name)
+        if len(self.own) - (own is not None) <= 0:
+            facts.update(_NO_OTHERS)
+            return
+        high, low, base = self.high, self.low, self.base
+        facts["campaign_max_base_weight"] = base[0][0] if base[0][1] != name else base[1][0]
+        facts["campaign_max_weight"] = high[0][0] if high[0][1] != name else high[1][0]
+        facts["campaign_min_weight"] = low[0][0] if low[0][1] != name else low[1][0]
+        facts["campaign_total_weight"] = self.total - (own or 0.0)
+
+
+def _keep_two(pair: list[tuple[float, str]], entry: tuple[float, str], *, largest: bool) -> None:
+    """Keep the two largest (or smallest) entries, the extreme one first (ties: the
+    earlier list first); called for every list of every cycle, so no sort."""
+    value = entry[0]
+    if not pair or (value > pair[0][0] if largest else value < pair[0][0]):
+        pair.insert(0, entry)
+    elif len(pair) < 2 or (value > pair[1][0] if largest else value < pair[1][0]):
+        pair.insert(1, entry)
+    del pair[2:]
+
+
+_NO_OTHERS: Mapping[str, object] = {
+    "campaign_max_base_weight": None,
+    "campaign_max_weight": None,
+    "campaign_min_weight": None,
+    "campaign_total_weight": 0.0,
+}
+
+
+def _capped_needs(
+    rows: Sequence[tuple[dict[str, object], object, float | None]], campaign_rate: float | None
+) -> dict[int, float]:
+    """Each uncompleted list's required pull rate, capped at the campaign's pull rate (no
+    list can be pulled faster than the whole campaign is): a deadline minutes away asks
+    for thousands of pulls an hour, and uncapped it would swamp every other list's share
+    just before it passes. Keyed by ``id`` of the list's facts."""
+    cap = campaign_rate if campaign_rate is not None and campaign_rate > 0 else math.inf
+    needs: dict[int, float] = {}
+    for facts, _rate, _key in rows:
+        required = facts["required_rate_per_hour"]
+        if required is not None and facts["completed_state"] is not True:
+            needs[id(facts)] = min(_number(required), cap)
+    return needs
 
 
 def _competes_on_deadline(item: ListSnapshot, facts: Mapping[str, object]) -> bool:

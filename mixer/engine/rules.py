@@ -62,6 +62,7 @@ class Rule:
     paused: bool | None
     stop: bool
     enabled: bool
+    pauses_campaign: bool = False
 
     def matches(self, list_name: str, tags: Iterable[str]) -> bool:
         """Name matches one glob (if any given) and the list has one tag (if any given)."""
@@ -489,6 +490,7 @@ class _Compiler:
             weight_source=weight_source,
             paused=setting.paused,
             stop=model.stop,
+            pauses_campaign=model.pauses_campaign,
             enabled=model.enabled,
         )
 

@@ -117,6 +117,11 @@ class RuleModel(BaseModel):
     )
     set_: SetModel = Field(alias="set", description="what the rule sets")
     stop: StrictBool = Field(False, description="no later rule is evaluated for the list")
+    pauses_campaign: StrictBool = Field(
+        False,
+        description="this rule's pause is meant to close the whole campaign when it pauses "
+        "every list (office hours): the keep-one-reservable-list guardrail lets it through",
+    )
     enabled: StrictBool = Field(True, description="false switches the rule off")
 
 

@@ -25,8 +25,12 @@ from mixer.emulator.scenario import Scenario
 from mixer.logs import SilentLog
 from mixer.simulate.workdir import write_config
 
-Strategy = Literal["static", "rules", "oracle"]
+Strategy = Literal["static", "rules", "oracle", "edf"]
 STRATEGIES: tuple[Strategy, ...] = ("static", "rules", "oracle")
+"""The default strategies; ``edf`` (the older oracle that keeps serving passed deadlines
+first) runs only when asked for."""
+ALL_STRATEGIES: tuple[Strategy, ...] = ("static", "rules", "oracle", "edf")
+_POLICIES = {"static": "weighted", "rules": "weighted", "oracle": "oracle", "edf": "edf"}
 Progress = Callable[[str, float], None]
 """Called as ``progress(strategy, fraction_done)`` while a strategy runs."""
 
@@ -44,7 +48,12 @@ class StrategyResult:
     their list's deadline (None when no list has one); ``completed``: numbers that reached
     a final status; ``idle_agent_minutes``: agent-minutes on shift with nothing to reserve;
     ``starved_lists``: ``[campaign, list]`` pairs left unpicked on a whole day although
-    reservable; ``writes``: list updates QM received.
+    reservable; ``writes``: list updates QM received. Speed to lead and steadiness:
+    ``wait_to_first_call_minutes`` (mean, p90) from a refilled number's arrival to its
+    first call; ``max_list_gap_hours``, the longest working time an open, reservable list
+    went without a call; ``writes_per_day`` and ``writes_per_campaign_day`` (the busiest
+    campaign) per simulated day; ``flaps``, changes undoing a list's previous change of
+    the same kind within 10 minutes (``flapped_lists``: the lists, ``[campaign, list]``).
     """
 
     strategy: str
@@ -58,14 +67,31 @@ class StrategyResult:
     wall_seconds: float = 0.0
     completed_per_list: dict[str, dict[str, int]] = field(default_factory=dict)
     on_time_per_list: dict[str, dict[str, int]] = field(default_factory=dict)
+    wait_to_first_call_minutes: dict[str, float] | None = None
+    max_list_gap_hours: float = 0.0
+    max_gap_list: list[str] | None = None
+    writes_per_day: float = 0.0
+    writes_per_campaign_day: float = 0.0
+    flaps: int = 0
+    flapped_lists: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        waits = self.wait_to_first_call_minutes
         return {
             "on_time_ratio": None if self.on_time_ratio is None else round(self.on_time_ratio, 4),
             "completed": self.completed,
             "idle_agent_minutes": round(self.idle_agent_minutes, 1),
             "starved_lists": [list(pair) for pair in self.starved_lists],
+            "wait_to_first_call_minutes": (
+                None if waits is None else {k: round(v, 1) for k, v in waits.items()}
+            ),
+            "max_list_gap_hours": round(self.max_list_gap_hours, 2),
+            "max_gap_list": self.max_gap_list,
             "writes": self.writes,
+            "writes_per_day": round(self.writes_per_day, 1),
+            "writes_per_campaign_day": round(self.writes_per_campaign_day, 1),
+            "flaps": self.flaps,
+            "flapped_lists": self.flapped_lists,
             "cycles": self.cycles,
             "decisions": self.decisions,
             "wall_seconds": round(self.wall_seconds, 2),
@@ -110,14 +136,14 @@ def run_strategy(
     ``rules`` and ``workdir`` matter only to the ``rules`` strategy: its config, state
     store and decision log live in ``workdir``.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}: use one of {STRATEGIES}")
+    if strategy not in ALL_STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}: use one of {ALL_STRATEGIES}")
     if step <= timedelta(0):
         raise ValueError("step must be positive")
     span = scenario.duration if duration is None else min(duration, scenario.duration)
     steps = max(int(span / step), 1)
     clock = FakeClock(scenario.start)
-    app = create_app(scenario, clock=clock, policy="edf" if strategy == "oracle" else "weighted")
+    app = create_app(scenario, clock=clock, policy=_POLICIES[strategy])
     started = time.perf_counter()
     if strategy == "rules":
         cycles, decisions = _run_rules(app, clock, scenario, rules, workdir, step, steps, progress)
@@ -134,9 +160,17 @@ def run_strategy(
     if progress is not None:
         progress(strategy, 1.0)
     assert app.dialer is not None
+    days = max(span / timedelta(days=1), 1 / 24)
+    per_campaign: dict[str, int] = {}
+    for (campaign, _name), count in app.stats.applied_updates.items():
+        per_campaign[campaign] = per_campaign.get(campaign, 0) + count
     return _result(
         strategy,
         app.dialer.metrics(),
+        days=days,
+        busiest=max(per_campaign.values(), default=0),
+        flaps=sum(app.stats.flaps.values()),
+        flapped=sorted([list(key) for key, n in app.stats.flaps.items() if n]),
         writes=sum(app.stats.applied_updates.values()),
         cycles=cycles,
         decisions=decisions,
@@ -203,10 +237,27 @@ def _set_up_objects_frozen() -> Iterator[None]:
 
 
 def _result(
-    strategy: str, metrics: DialerMetrics, *, writes: int, cycles: int, decisions: int, wall: float
+    strategy: str,
+    metrics: DialerMetrics,
+    *,
+    days: float,
+    busiest: int,
+    flaps: int,
+    flapped: list[list[str]],
+    writes: int,
+    cycles: int,
+    decisions: int,
+    wall: float,
 ) -> StrategyResult:
     nested = metrics.to_dict()
     return StrategyResult(
+        wait_to_first_call_minutes=metrics.wait_to_first_call_minutes,
+        max_list_gap_hours=metrics.max_list_gap_hours,
+        max_gap_list=None if metrics.max_gap_list is None else list(metrics.max_gap_list),
+        writes_per_day=writes / days,
+        writes_per_campaign_day=busiest / days,
+        flaps=flaps,
+        flapped_lists=flapped,
         strategy=strategy,
         on_time_ratio=metrics.on_time_ratio,
         completed=metrics.completed,

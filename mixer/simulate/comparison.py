@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from mixer.simulate.backtest import BacktestResult, StrategyResult
 
-_HEADER = ("STRATEGY", "ON TIME", "COMPLETED", "IDLE AGENT-MIN", "STARVED", "WRITES")
+_HEADER = (
+    "STRATEGY",
+    "ON TIME",
+    "COMPLETED",
+    "IDLE AGENT-MIN",
+    "STARVED",
+    "MAX GAP H",
+    "LEAD WAIT MIN (P90)",
+    "WRITES/DAY",
+    "FLAPS",
+)
 
 
 def render_comparison(result: BacktestResult) -> str:
@@ -33,8 +43,18 @@ def _row(r: StrategyResult) -> tuple[str, ...]:
         str(r.completed),
         f"{r.idle_agent_minutes:.0f}",
         str(len(r.starved_lists)),
-        str(r.writes),
+        f"{r.max_list_gap_hours:.1f}",
+        _lead_wait(r),
+        f"{r.writes_per_day:.0f}",
+        str(r.flaps),
     )
+
+
+def _lead_wait(r: StrategyResult) -> str:
+    waits = r.wait_to_first_call_minutes
+    if waits is None:
+        return "-"
+    return f"{waits['mean']:.0f} ({waits['p90']:.0f})"
 
 
 def _verdict(result: BacktestResult) -> str:

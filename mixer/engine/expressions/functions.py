@@ -54,6 +54,17 @@ def _round(value: float, digits: float = 0) -> float:
     return int(rounded) if digits == 0 else float(rounded)
 
 
+def _steady(current: float, target: float, step: float) -> float:
+    """``target`` rounded to a multiple of ``step``, except that ``current`` is kept while
+    ``target`` stays within three quarters of a step of it: a dead band, so a target that
+    hovers near a rounding boundary does not rewrite the weight back and forth."""
+    if not step > 0:
+        raise EvaluationProblem(f"steady(current, target, step) needs a step above 0, got {step:g}")
+    if abs(target - current) < 0.75 * step:
+        return current
+    return step * _round(target / step)
+
+
 def _hours(count: float) -> float:
     return count
 
@@ -127,6 +138,7 @@ FUNCTIONS: Final[Mapping[str, Callable[..., object]]] = MappingProxyType(
         "min": min,
         "minutes": _minutes,
         "round": _round,
+        "steady": _steady,
     }
 )
 
@@ -185,5 +197,8 @@ SIGNATURES: Final[Mapping[str, Signature]] = MappingProxyType(
         "min": Signature("min(a, b, ...)", (_NUMBER, _NUMBER), ValueType.NUMBER, rest=_NUMBER),
         "minutes": Signature("minutes(n)", _ONE_NUMBER, ValueType.NUMBER),
         "round": Signature("round(x[, n])", _ONE_NUMBER, ValueType.NUMBER, optional=_ONE_NUMBER),
+        "steady": Signature(
+            "steady(current, target, step)", (_NUMBER, _NUMBER, _NUMBER), ValueType.NUMBER
+        ),
     }
 )
