@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -198,8 +198,13 @@ class CycleRunner:
             self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="campaign")
             self._pool_size = workers
         futures = [self._pool.submit(self._pipeline, c, now, cycle_id) for c in campaigns]
-        for future in as_completed(futures):
-            yield future.result()
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            # A pipeline that raised ends the cycle only once the others are done: none
+            # may still write to the store or the log when the next cycle starts.
+            wait(futures)
 
     def _pipeline(self, campaign: str, now: datetime, cycle_id: str) -> CampaignResult:
         """Read, plan, write, verify and log one campaign."""

@@ -180,3 +180,31 @@ def test_store_and_log_match_a_sequential_run_under_concurrency(
         assert concurrent.runner.store.load_memory(campaign) == sequential.runner.store.load_memory(
             campaign
         )
+
+
+def test_a_failing_pipeline_ends_the_cycle_only_after_the_others(
+    tmp_path: Path, mixers: list[Mixer]
+) -> None:
+    """A pipeline that raises (a bug) ends the cycle with that error, but only once every
+    other campaign's pipeline has finished: nothing still writes when the cycle is over."""
+    release = threading.Event()
+    finished: list[str] = []
+    lists = [{"name": "A", "numbers": 5, "weight": 10}]
+    mixer = Mixer(tmp_path, lists=lists, rules=BOOST, campaigns=["Boom", "Sales"])
+    mixers.append(mixer)
+    runner = mixer.runner
+    run_campaign = runner._run_campaign
+
+    def failing(campaign: str, *args: Any) -> Any:
+        if campaign == "Boom":
+            release.set()
+            raise RuntimeError("a bug")
+        release.wait(timeout=10)  # Sales plans only once Boom has failed
+        result = run_campaign(campaign, *args)
+        finished.append(campaign)
+        return result
+
+    runner._run_campaign = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="a bug"):
+        mixer.cycle()
+    assert finished == ["Sales"]
