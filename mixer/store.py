@@ -242,13 +242,15 @@ class StateStore(Closing):
         Only the lists and rules that differ from the file are written (none: no
         transaction), also on a process's first save: ``once`` and a restarted daemon
         write what changed, not every row. The file's memory is the cache when the
-        campaign was loaded or saved before, else it is read once here.
+        campaign was loaded or saved before, else it is read once here. A preview keeps
+        the memory for its own later reads only: what it saves goes nowhere anyway.
         """
         with self._lock:
-            previous = self._memory.get(campaign)
-            if previous is None:
-                previous = self._read_memory(campaign)
-            self._update_memory(campaign, previous, memory)
+            if not self.preview:
+                previous = self._memory.get(campaign)
+                if previous is None:
+                    previous = self._read_memory(campaign)
+                self._update_memory(campaign, previous, memory)
             self._memory[campaign] = dict(sorted(memory.items()))
 
     def _update_memory(

@@ -398,3 +398,18 @@ def test_naive_since_refused(tmp_path: Path) -> None:
     """history() with a naive instant is a ValueError, as it was before the cache."""
     with StateStore(tmp_path / "s.db") as store, pytest.raises(ValueError, match="aware"):
         store.history("S", since=datetime(2024, 1, 1))
+
+
+def test_a_preview_save_writes_no_row_and_answers_its_own_reads(tmp_path: Path) -> None:
+    """A preview's save keeps the memory for the preview's later reads and writes no row
+    of its in-memory copy (nothing would ever read it), and the file is untouched."""
+    path = tmp_path / "s.db"
+    with StateStore(path) as store:
+        store.save_memory("Sales", {"B": ListMemory(1, False, T0)})
+    with StateStore(path, preview=True) as preview:
+        before = preview._db.total_changes
+        preview.save_memory("Sales", {"A": full_memory()})
+        assert preview._db.total_changes == before
+        assert preview.load_memory("Sales") == {"A": full_memory()}
+    with StateStore(path) as store:
+        assert store.load_memory("Sales") == {"B": ListMemory(1, False, T0)}
