@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from mixer import __version__
 from mixer.commands import SUMMARIES
 from mixer.errors import MixerError
+from mixer.printable import printable
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -62,9 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MixerError as exc:
         if args.debug:
             raise
-        print(f"amo-mixer: {exc.message}", file=sys.stderr)
+        print(printable(f"amo-mixer: {exc.message}"), file=sys.stderr)
         for problem in getattr(exc, "problems", None) or ():
-            print(f"  {problem}", file=sys.stderr)
+            lines = str(problem).split("\n")  # a rule problem's caret excerpt is its own line
+            print(
+                "\n".join(
+                    printable(f"  {line}" if i == 0 else line) for i, line in enumerate(lines)
+                ),
+                file=sys.stderr,
+            )
         return exc.exit_code
     except KeyboardInterrupt:
         print("amo-mixer: interrupted", file=sys.stderr)
@@ -73,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"amo-mixer: internal error: {type(exc).__name__}: {exc} "
+            f"amo-mixer: internal error: {type(exc).__name__}: {printable(str(exc))} "
             "(run with --debug for the traceback, and please report it)",
             file=sys.stderr,
         )

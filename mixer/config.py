@@ -87,6 +87,12 @@ class QMSettings(_Section):
     )
     timeout: Duration = Field(timedelta(seconds=10), description="Timeout of one HTTP call.")
     verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
+    max_reply_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        description="Largest reply read from QM (bytes, after decompression): a larger one "
+        "fails that campaign's read instead of filling memory.",
+    )
     concurrency: int = Field(
         8,
         ge=1,

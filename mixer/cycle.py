@@ -229,6 +229,12 @@ class CycleRunner:
         self.store.prune_history(cut)
         self._pruned_to = cut
 
+    def interrupt(self) -> None:
+        """The daemon is stopping: reads in flight end now, none start (see QMClient)."""
+        interrupt = getattr(self.client, "interrupt", None)
+        if callable(interrupt):
+            interrupt()
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)

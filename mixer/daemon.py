@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from mixer.clock import Clock, SystemClock
+from mixer.clock_steps import StepDetector
 from mixer.errors import MixerError
 from mixer.listener import WhyViews
 from mixer.lock import StateLock
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from mixer.config import Settings
 
 JOB_ID = "cycle"
+STEP_CHECK_S = 5.0  # how often the control thread looks for a stepped wall clock
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -97,6 +100,8 @@ class Daemon:
         notifier: Notifier | None = None,
         log: Any = None,
         why: WhyViews | None = None,
+        wall: Callable[[], float] | None = None,
+        step_check_s: float = STEP_CHECK_S,
     ) -> None:
         if runner_factory is None:
             from mixer.wiring import build_runner
@@ -135,6 +140,9 @@ class Daemon:
         self._finished = False
         self._stopping_sent = False
         self._started = threading.Event()
+        self._steps = StepDetector() if wall is None else StepDetector(wall=wall)
+        self._step_check_s = step_check_s
+        self._last_cycle_at: float | None = None  # monotonic start of the last cycle
 
     # -- requests: safe from signal handlers and other threads ------------------------
 
@@ -224,27 +232,68 @@ class Daemon:
         """Turn stop and reload requests into scheduler calls, outside signal handlers."""
         self._started.set()
         while not self._finished:
-            self._wake.wait()
+            if not self._wake.wait(self._step_check_s):
+                self._contained("clock step check", self._follow_clock_step)
+                continue
             self._wake.clear()
             if self._stop_requested or self._finished:
                 break
             if self._reload_requested:
                 self._reload_requested = False
-                self._reload()
+                self._contained("reload", self._reload)
+        runner = self._runner
+        interrupt = getattr(runner, "interrupt", None)
+        if callable(interrupt):  # a cycle waiting on QM reads ends now, not at its deadline
+            self._contained("interrupting the cycle", interrupt)
         scheduler = self._scheduler
         if scheduler is not None and scheduler.running:
-            self._notify_stopping()
-            self.log.info("stopping after the cycle in flight")
+            self._contained("stop", self._notify_stopping)
+            self._contained("stop", lambda: self.log.info("stopping after the cycle in flight"))
             scheduler.shutdown(wait=False)
+
+    def _contained(self, what: str, step: Callable[[], object]) -> None:
+        """Run ``step``; an unexpected exception is logged, never ends the control thread
+        (which alone turns SIGTERM and SIGHUP into actions)."""
+        try:
+            step()
+        except Exception as exc:
+            self._log_error(f"{what} failed unexpectedly", error=_describe(exc), exc_info=True)
+
+    def _log_error(self, event: str, **fields: Any) -> None:
+        """Log an error; a logger that fails (an injected one, a broken stream) is ignored."""
+        try:
+            self.log.error(event, **fields)
+        except Exception:
+            pass
+
+    def _follow_clock_step(self) -> None:
+        """After a wall-clock step, plan the next cycle one interval after the start of
+        the last one in real (monotonic) time: not an hour late after a step back, not
+        skipped after a step forward."""
+        step = self._steps.check()
+        scheduler = self._scheduler
+        if step is None or scheduler is None or not scheduler.running or self.settings is None:
+            return
+        interval = self._interval(self.settings)
+        last = self._last_cycle_at
+        elapsed = time.monotonic() - last if last is not None else interval
+        due = datetime.now(UTC) + timedelta(seconds=max(0.0, interval - elapsed))
+        self.log.warning(
+            "wall clock stepped; the next cycle keeps its real-time cadence",
+            step_s=round(step, 3),
+            next_cycle=due.isoformat(),
+        )
+        scheduler.modify_job(JOB_ID, next_run_time=due)
 
     def _tick(self) -> None:
         """One scheduled cycle. Never raises: a failing cycle is logged and the loop goes on."""
         with self._cycle_lock:
             if self._stop_requested or self._finished or self._runner is None:
                 return
+            self._last_cycle_at = time.monotonic()
             status = self._cycle(self._runner)
             self.cycles += 1
-            self.notifier.watchdog(status)
+            self._contained("watchdog notification", lambda: self.notifier.watchdog(status))
             if self.max_cycles is not None and self.cycles >= self.max_cycles:
                 self.stop()
 
@@ -255,9 +304,9 @@ class Daemon:
             self.log.error("cycle failed", error=exc.message)
             return f"last cycle failed: {exc.message}"
         except Exception as exc:
-            self.log.error("cycle failed", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-            return f"last cycle failed: {type(exc).__name__}: {exc}"
-        self._publish(report)
+            self._log_error("cycle failed", error=_describe(exc), exc_info=True)
+            return f"last cycle failed: {_describe(exc)}"
+        self._contained("publishing the cycle", lambda: self._publish(report))
         failed = sorted(report.errors)
         return (
             f"cycle {report.cycle_id}: {len(report.outcomes)} campaigns, "
@@ -266,8 +315,24 @@ class Daemon:
         )
 
     def _reload(self) -> None:
-        """New settings, rules and runner between cycles; on any problem keep the old ones."""
-        self.notifier.reloading()
+        """New settings, rules and runner between cycles; on any problem keep the old ones.
+
+        Whatever goes wrong — a ``MixerError`` or anything else (an ``OSError`` from a
+        decision log that is a directory) — systemd hears READY again after RELOADING.
+        """
+        try:
+            self.notifier.reloading()
+            self._swap()
+        except Exception as exc:
+            self.metrics.reload("error")
+            self._log_error(
+                "reload failed; keeping the running config and rules",
+                error=_describe(exc),
+                exc_info=True,
+            )
+            self.notifier.ready(f"reload failed, running on the old config: {_describe(exc)}")
+
+    def _swap(self) -> None:
         self.log.info("reloading", config=str(self.config_path))
         with self._cycle_lock:
             if self._finished or self._runner is None or self.settings is None:
@@ -396,6 +461,13 @@ class Daemon:
     def _restore_signal_handlers(self, previous: Mapping[int, Any]) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an unexpected exception: its type and first line, at most 300 chars."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _problems(exc: MixerError) -> list[str]:

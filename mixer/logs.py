@@ -72,11 +72,11 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, structlog.processors.StackInfoRenderer(), *tail],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=_SafePrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
 
-    handler = logging.StreamHandler(out)
+    handler = _SafeStreamHandler(out)
     handler.set_name(LOGGER_NAME)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -93,6 +93,36 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+class _SafePrintLogger(structlog.PrintLogger):
+    """A print logger that drops a line it cannot write (a closed or broken stdout pipe):
+    logging must never raise into the daemon's control thread or a cycle."""
+
+    def msg(self, message: str) -> None:
+        try:
+            super().msg(message)
+        except (OSError, ValueError):
+            pass
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+class _SafePrintLoggerFactory:
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+
+    def __call__(self, *_args: Any) -> _SafePrintLogger:
+        return _SafePrintLogger(self._file)
+
+
+class _SafeStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The stdlib side of the same rule: a failed write is dropped, not reported on
+    stderr line by line (``logging.Handler.handleError``)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        return None
 
 
 def _retry_hook(*, quiet: bool) -> RetryHook:

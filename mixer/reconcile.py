@@ -118,8 +118,17 @@ def _override_reason(expected: tuple[int, bool], found: tuple[int, bool], hold: 
         parts.append(f"weight {expected[0]} → {found[0]}")
     if expected[1] != found[1]:
         parts.append("paused" if found[1] else "resumed")
-    minutes = int(hold.total_seconds() // 60)
     return (
         f"Changed outside the mixer ({', '.join(parts)}): adopted as the new baseline, "
-        f"left alone for {minutes} min."
+        f"{_held_for(hold)}."
     )
+
+
+def _held_for(hold: timedelta) -> str:
+    """``left alone for 15 min``; seconds when that is what the hold is (never "0 min")."""
+    seconds = int(hold.total_seconds())
+    if seconds <= 0:
+        return "not held (manual_hold is 0)"
+    if seconds < 120 and seconds % 60:
+        return f"left alone for {seconds} s"
+    return f"left alone for {seconds // 60} min"

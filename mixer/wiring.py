@@ -74,6 +74,7 @@ def client_from(settings: Settings, *, transport: httpx.BaseTransport | None = N
         timeout=settings.qm.timeout.total_seconds(),
         verify_tls=settings.qm.verify_tls,
         transport=transport,
+        max_reply_bytes=settings.qm.max_reply_bytes,
     )
 
 

@@ -422,3 +422,51 @@ def test_interval_must_be_positive(tmp_path: Path) -> None:
     """A zero or negative interval override is refused up front."""
     with pytest.raises(MixerError, match="must be positive"):
         make_daemon(tmp_path / "config.json", Factory(), interval=0)
+
+
+class SteppableWall:
+    """time.time() plus an offset the test moves: a wall clock stepped by NTP."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.offset = 0.0
+        self._time = time.time
+
+    def __call__(self) -> float:
+        return self._time() + self.offset
+
+
+def test_a_wall_clock_step_back_keeps_the_cycle_cadence(
+    tmp_path: Path, listener: NotifyListener
+) -> None:
+    """After the wall clock steps back an hour (the scheduler's next run now an hour
+    away), the step is logged and the next cycle comes one interval after the last."""
+    from mixer.daemon import JOB_ID
+
+    config = write_config(tmp_path / "config.json")
+    wall = SteppableWall()
+    daemon = make_daemon(
+        config,
+        Factory(),
+        environ={"NOTIFY_SOCKET": listener.path},
+        interval=1.0,
+        wall=wall,
+        step_check_s=0.05,
+    )
+    with capture_logs() as logs:
+        run = InThread(daemon)
+        listener.until("WATCHDOG=1")
+        scheduler = daemon._scheduler
+        assert scheduler is not None
+        job = scheduler.get_job(JOB_ID)
+        # what APScheduler's wall-time plan looks like right after a step back of 1 h
+        scheduler.modify_job(JOB_ID, next_run_time=job.next_run_time + timedelta(hours=1))
+        wall.offset = -3600.0
+        listener.until("WATCHDOG=1")
+        daemon.stop()
+        assert run.join() == 0
+    steps = [e for e in logs if e["event"].startswith("wall clock stepped")]
+    assert len(steps) == 1
+    assert steps[0]["step_s"] == pytest.approx(-3600, abs=1)
+    assert daemon.cycles >= 2

@@ -242,3 +242,37 @@ def test_max_cycles_under_memory_deny_write_execute(setup: Setup) -> None:
         pytest.skip("the kernel has no PR_SET_MDWE (Linux < 6.3)")
     assert status == 0, err
     assert [line["outcome"] for line in logs if line["event"] == "cycle"] == ["ok", "ok"]
+
+
+def test_a_reload_onto_a_directory_and_a_broken_stdout_keep_the_daemon_answering(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """Issue 12 item 5, end to end: a reload whose decision_log is a directory is refused
+    (READY follows RELOADING), and with stdout's reader gone, SIGHUP still reloads and
+    SIGTERM still stops the daemon with exit 0."""
+    process = setup.start()
+    try:
+        setup.messages_until("WATCHDOG=1")
+        good = setup.config.read_text()
+        (tmp_path / "a-directory").mkdir()
+        document = yaml.safe_load(good)
+        document["decision_log"] = str(tmp_path / "a-directory")
+        setup.config.write_text(yaml.safe_dump(document))
+        process.send_signal(signal.SIGHUP)
+        answer = setup.messages_until("READY=1")
+        assert answer[0][0] == "RELOADING=1"
+        assert answer[-1][1].startswith("STATUS=reload failed, running on the old config")
+
+        assert process.stdout is not None
+        process.stdout.close()  # every later log line meets a broken pipe
+        setup.config.write_text(good)
+        process.send_signal(signal.SIGHUP)
+        assert setup.messages_until("READY=1")[-1] == ["READY=1", "STATUS=reloaded"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=WAIT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stderr is not None
+        process.stderr.close()

@@ -142,3 +142,17 @@ def test_a_log_without_a_rule_hash_says_so() -> None:
     assert status.rules_hash == "ab" * 32
     assert any("records no rule-set hash" in note for note in status.notes)
     assert status.campaigns[0].outcome == "ok"
+
+
+def test_status_escapes_control_characters_in_list_names(tmp_path: Path) -> None:
+    """A list named with a newline and ESC shows escaped, never as a forged line."""
+    evil = "Recall \x1b[2J\nSales: ok, all fine"
+    mixer = Mixer(tmp_path, lists=[{"name": evil, "weight": 10, "numbers": 20}], rules=RULES)
+    mixer.clock.set(datetime.now(UTC) - timedelta(minutes=2))
+    mixer.cycle()
+    mixer.close()
+    run = status(mixer.config_path)
+    assert run.returncode == 0, run.stderr
+    assert "\x1b" not in run.stdout
+    assert "\nSales: ok, all fine" not in run.stdout
+    assert "Recall \\x1b[2J\\nSales: ok, all fine" in run.stdout

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from mixer.commands._common import add_config_argument, settings_from
+from mixer.printable import printable
 
 
 def register(subparsers: Any) -> None:
@@ -49,5 +50,39 @@ def run(args: argparse.Namespace) -> int:
     for name in settings.campaigns:
         count = len(checked.rules.for_campaign(name).rules)
         print(f"campaign {name!r}: {count} rule(s)")
+    for warning in _unmatched_globs(settings, checked.rules):
+        print(printable(warning))
     print(f"rules ok: {len(checked.rules.files)} file(s)")
     return 0
+
+
+def _unmatched_globs(settings: Any, ruleset: Any) -> list[str]:
+    """Globs that match no list of the last read the state database recorded (offline:
+    nothing to say before the first cycle)."""
+    from datetime import UTC, datetime
+
+    from mixer.engine.names import glob_warnings
+    from mixer.store import StateStore
+    from mixer.wiring import state_path
+
+    path = state_path(settings)
+    if not path.is_file():
+        return []
+    warnings: list[str] = []
+    try:
+        with StateStore(path) as store:
+            for campaign in settings.campaigns:
+                since = datetime.now(UTC) - settings.history.window
+                history = store.history(campaign, since=since)
+                if not history:
+                    continue
+                latest = {name: max(x.ts for x in s) for name, s in history.items() if s}
+                last = max(latest.values())
+                names = [name for name, ts in latest.items() if ts == last]
+                rules = ruleset.for_campaign(campaign).rules
+                pairs = ((r.name, r.names) for r in rules)
+                seen = f"the last read ({last:%Y-%m-%d %H:%M} UTC)"
+                warnings += glob_warnings(campaign, pairs, names, seen)
+    except Exception:  # a busy or damaged database: check says nothing rather than fail
+        return []
+    return warnings

@@ -21,6 +21,7 @@ from mixer.commands._common import (
 )
 from mixer.errors import UsageError
 from mixer.opsfiles.problems import did_you_mean
+from mixer.printable import printable
 
 if TYPE_CHECKING:
     from mixer.plan import CampaignPlan
@@ -55,6 +56,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
+    from mixer.engine.names import glob_warnings
     from mixer.plan import plan_campaign
     from mixer.preflight import check_setup
     from mixer.store import StateStore
@@ -82,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
             f"campaign {args.campaign!r} has no list {args.list_name!r}"
             f"{_hint(args.list_name, snapshot.names)} (lists: {names})"
         )
+    for warning in glob_warnings(
+        args.campaign, ((r.name, r.names) for r in rules.rules), snapshot.names, "this read"
+    ):
+        print(printable(warning), file=sys.stderr)
     store_path = state_path(settings)
     memory: dict[str, Any] = {}
     history: dict[str, Any] = {}
@@ -262,7 +268,7 @@ def render_trace(plan: CampaignPlan, name: str, zone: tzinfo = UTC) -> str:
     lines.append(f"reason:     {data['reason']}")
     if data["overridden"]:
         lines.append(f"overridden: {', '.join(data['overridden'])}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # each entry is one line
 
 
 def _fmt(value: object) -> str:

@@ -27,6 +27,7 @@ from mixer.commands._common import (
     zone_name,
 )
 from mixer.errors import MixerError, UsageError
+from mixer.printable import printable
 from mixer.records import EVENTS
 
 FORMATS = ("table", "csv", "json")
@@ -190,7 +191,10 @@ def _write_table(
     only_cycles = events is not None and list(events) == ["cycle"]
     columns = (f"time ({zone_name(zone)})", *(CYCLE_COLUMNS if only_cycles else TABLE_COLUMNS))
     row_of = _cycle_row if only_cycles else _table_row
-    rows = [[_when(record, zone), *row_of(record, arrow)] for record in records]
+    rows = [
+        [printable(cell) for cell in (_when(record, zone), *row_of(record, arrow))]
+        for record in records
+    ]
     if not rows:
         return 0
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(columns)]

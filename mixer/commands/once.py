@@ -18,6 +18,7 @@ from mixer.commands._common import (
     zone_from,
     zone_name,
 )
+from mixer.printable import printable
 
 if TYPE_CHECKING:
     from mixer.cycle import CycleReport, CycleRunner
@@ -91,13 +92,15 @@ def run(args: argparse.Namespace) -> int:
         print(render_table(report, zone))
     # The plan goes to stdout; each failed campaign is one line on stderr.
     for name, error in report.errors.items():
-        print(f"amo-mixer: campaign {name!r}: {error}", file=sys.stderr)
+        print(printable(f"amo-mixer: campaign {name!r}: {error}"), file=sys.stderr)
     for name, result in report.results.items():
         for e in result.rule_errors:
             print(
-                f"amo-mixer: campaign {name!r}, list {e.list!r}: rule {e.rule!r} failed: "
-                f"{e.message}; the list was left as QM has it (see amo-mixer explain "
-                f"--campaign {name!r} --list {e.list!r})",
+                printable(
+                    f"amo-mixer: campaign {name!r}, list {e.list!r}: rule {e.rule!r} failed: "
+                    f"{e.message}; the list was left as QM has it (see amo-mixer explain "
+                    f"--campaign {name!r} --list {e.list!r})"
+                ),
                 file=sys.stderr,
             )
     return report.exit_code
@@ -149,24 +152,26 @@ def render_table(report: CycleReport, zone: tzinfo = UTC) -> str:
     for name, result in report.results.items():
         plan = result.plan
         if result.error:
-            notes.append(f"{name}: error (see stderr)")
+            notes.append(printable(f"{name}: error (see stderr)"))
         if plan is None:
             continue
         for stop in plan.stops:
-            notes.append(f"{name}: guardrail stop: {stop.reason}")
+            notes.append(printable(f"{name}: guardrail stop: {stop.reason}"))
         for override in plan.overrides:
-            notes.append(f"{name}/{override.list}: override: {override.reason}")
+            notes.append(printable(f"{name}/{override.list}: override: {override.reason}"))
         for e in plan.rule_errors:
-            notes.append(f"{name}/{e.list}: rule error: {e.rule!r} failed, list left as it is")
+            notes.append(
+                printable(f"{name}/{e.list}: rule error: {e.rule!r} failed, list left as it is")
+            )
         for d in plan.decisions:
             rows.append(
                 (
-                    name,
-                    d.list,
+                    printable(name),
+                    printable(d.list),
                     f"{d.before_weight}→{d.after_weight}",
                     f"{_yn(d.before_paused)}→{_yn(d.after_paused)}",
-                    rules_text(d.rules, d.overridden),
-                    d.reason,
+                    printable(rules_text(d.rules, d.overridden)),
+                    printable(d.reason),
                 )
             )
     header = ("CAMPAIGN", "LIST", "WEIGHT", "PAUSED", "RULES", "REASON")

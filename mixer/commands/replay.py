@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from mixer.clock import Clock, SystemClock
 from mixer.commands._common import add_config_argument, add_tz_argument, parse_when, zone_from
 from mixer.errors import MixerError, UsageError
+from mixer.printable import printable
 
 if TYPE_CHECKING:
     from mixer.config import Settings
@@ -179,7 +180,7 @@ def render_table(result: ReplayResult, tz: ZoneInfo, *, rows: int, rules: Sequen
     changes = result.changes
     if not changes:
         lines.append("No difference: the new rules decide what the running rules decided.")
-        return "\n".join(lines) + "\n"
+        return "\n".join(printable(line) for line in lines) + "\n"
     shown = changes[: max(rows, 0)]
     more = f"; the first {len(shown)} shown, --json has all" if len(shown) < len(changes) else ""
     lines.append(f"Changes that differ: {len(changes)}{more}")
@@ -221,11 +222,12 @@ def render_table(result: ReplayResult, tz: ZoneInfo, *, rows: int, rules: Sequen
             )
         )
     lines += _columns(list_rows)
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
     """Left-aligned columns; the last one unpadded so long reasons wrap, not widen."""
+    rows = [tuple(printable(cell) for cell in row) for row in rows]  # names come from QM
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return [
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1]

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from mixer.commands._common import add_config_argument, add_tz_argument, settings_from, zone_from
 from mixer.errors import MixerError
+from mixer.printable import printable
 from mixer.status.model import StatusSnapshot
 
 
@@ -120,7 +121,7 @@ def render_status(status: StatusSnapshot, tz: ZoneInfo, now: datetime) -> str:
                     f"{d.weight_before}→{d.weight_after}{paused}"
                     f"{'' if d.applied else ' (not applied)'} — {d.reason}"
                 )
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # each entry is one line
 
 
 def _local(ts: str | None, tz: ZoneInfo, now: datetime) -> str:

@@ -7,11 +7,12 @@ become facts of their own.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+
+from mixer.engine.names import glob_matches
 
 Scalar = str | int | float | bool
 
@@ -45,7 +46,7 @@ class ListEntry:
     extra: Mapping[str, Scalar] = field(default_factory=lambda: MappingProxyType({}))
 
     def matches(self, list_name: str) -> bool:
-        return any(fnmatch.fnmatchcase(list_name, glob) for glob in self.names)
+        return any(glob_matches(list_name, glob) for glob in self.names)
 
 
 def merge_metadata(entries: Iterable[ListEntry], list_name: str) -> ListMetadata:

@@ -9,7 +9,6 @@ raised at once as ``RuleLoadError``. Pure: the files are read by ``mixer.rule_lo
 
 from __future__ import annotations
 
-import fnmatch
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,9 @@ from mixer.engine.expressions import (
     compile_expression,
 )
 from mixer.engine.facts import FACT_TYPES
+from mixer.engine.format_specs import spec_problem
 from mixer.engine.metadata import ListEntry, ListMetadata, Scalar, merge_metadata
+from mixer.engine.names import glob_matches
 from mixer.opsfiles.fields import deadline_value
 from mixer.opsfiles.marked_yaml import Mark, MarkedDict
 from mixer.opsfiles.problems import Problem, caret_excerpt, did_you_mean, edit_distance
@@ -70,7 +71,7 @@ class Rule:
             hits = self._name_hits
             hit = hits.get(list_name)
             if hit is None:
-                hit = any(fnmatch.fnmatchcase(list_name, g) for g in self.names)
+                hit = any(glob_matches(list_name, g) for g in self.names)
                 if len(hits) >= _NAME_HITS_KEPT:  # list names come and go: stay bounded
                     hits.clear()
                 hits[list_name] = hit
@@ -146,7 +147,7 @@ class RuleFile:
     campaigns_line: int = 1  # where `campaigns:` is written
 
     def applies_to(self, campaign: str) -> bool:
-        return not self.campaigns or any(fnmatch.fnmatchcase(campaign, g) for g in self.campaigns)
+        return not self.campaigns or any(glob_matches(campaign, g) for g in self.campaigns)
 
 
 # At most this many list names keep their merged metadata per campaign, and their
@@ -471,6 +472,10 @@ class _Compiler:
                 name,
                 "description: unbalanced { } (write {{ or }} for a literal brace)",
             )
+            ok = False
+        elif model.description is not None and (wide := spec_problem(model.description)):
+            mark = raw.value_marks.get("description", rule_mark)
+            self.problem(parsed, mark, name, wide)
             ok = False
         if not ok:
             return None

@@ -18,6 +18,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import NamedTuple
 
+from mixer.engine.format_specs import capped, spec_too_large
 from mixer.engine.rules import Rule
 
 NO_RULE_REASON = "No rule fired: baseline."
@@ -191,11 +192,14 @@ def _render(rule: Rule, facts: Mapping[str, object]) -> str:
         if value is None:
             out.append("?")
             continue
+        if spec_too_large(spec):
+            out.append(_value(value))
+            continue
         try:
             out.append(format(value, spec or ""))
         except (TypeError, ValueError):
             out.append(_value(value))
-    return "".join(out)
+    return capped("".join(out))
 
 
 @lru_cache(maxsize=1024)

@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, WithJsonSchema
 
 from mixer.durations import HINT as DURATION_HINT
-from mixer.durations import parse_duration
+from mixer.durations import DurationTooLongError, parse_duration
 
 __all__ = [
     "Duration",
@@ -43,6 +43,8 @@ def _duration(value: object) -> object:
         raise DurationError(value, DURATION_HINT)
     try:
         return parse_duration(value)
+    except DurationTooLongError as exc:
+        raise DurationError(value, exc.reason) from None
     except ValueError:
         reason = DURATION_HINT if isinstance(value, str) else "it must be 0 or more seconds"
         raise DurationError(value, reason) from None

@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import yaml
 
+from mixer.opsfiles.no_aliases import NoAliasesMixin
+
 __all__ = [
     "Duplicate",
     "KeyPath",
@@ -83,8 +85,9 @@ def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column, style)
 
 
-class _Loader(yaml.SafeLoader):
-    """A safe loader that remembers where each key and value is, and duplicate keys."""
+class _Loader(NoAliasesMixin, yaml.SafeLoader):
+    """A safe loader that remembers where each key and value is, and duplicate keys, and
+    refuses YAML aliases (an alias bomb expands 330 bytes into gigabytes)."""
 
     duplicates: list[Duplicate]
 

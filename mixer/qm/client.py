@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
@@ -22,6 +23,7 @@ import stamina
 
 from mixer.closing import Closing
 from mixer.errors import ConfigError
+from mixer.qm import deadline
 from mixer.qm.errors import (
     QMAuthError,
     QMBadReplyError,
@@ -49,6 +51,10 @@ LISTS = "amoUpdateLists"
 NUMBERS = "amoUpdateNumbers"
 _FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
 _READ_BODIES_KEPT = 1_000  # campaigns whose read request body is kept
+MAX_REPLY_BYTES = 32 * 1024 * 1024
+"""Default cap on one reply's (decoded) size: far above any real listing, far below RAM."""
+_FRAGMENT_MIN = 4  # shorter pieces of a password are too common to redact
+_URL_DELIMITERS = re.compile(r"[\s:/?#\[\]@!$&'()*+,;=%]+")
 _T = TypeVar("_T")
 
 
@@ -61,7 +67,9 @@ def _quiet_httpx_loggers() -> None:
 
 def _secret_forms(user: str, password: str) -> tuple[str, ...]:
     """The password as it could show up in text: plain, URL-encoded, base64 (alone and
-    as the ``user:password`` of a basic-auth header). Longest first."""
+    as the ``user:password`` of a basic-auth header), and each piece of it between URL
+    delimiters and spaces (a URL parser quotes "Invalid port: 'Sup3r'" from a server's
+    ``Location``), of at least four characters. Longest first."""
     if not password:
         return ()
     forms = {
@@ -71,7 +79,24 @@ def _secret_forms(user: str, password: str) -> tuple[str, ...]:
         base64.b64encode(password.encode()).decode("ascii"),
         base64.b64encode(f"{user}:{password}".encode()).decode("ascii"),
     }
+    for piece in _URL_DELIMITERS.split(password):
+        if len(piece) >= _FRAGMENT_MIN:
+            forms.update((piece, quote(piece, safe=""), quote_plus(piece)))
     return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _shown_location(location: str) -> str:
+    """A redirect target as a message may show it: scheme, host, port and path only (no
+    user, password, query or fragment), or a placeholder when it does not parse."""
+    try:
+        url = httpx.URL(location)
+        host = url.host
+    except Exception:
+        return "a location that is not a valid URL"
+    if not host:
+        return f"the path {url.path[:80]!r}" if url.path else "an empty location"
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{host}{port}{url.path}"[:120]
 
 
 def _is_transient(exc: Exception) -> bool:
@@ -96,9 +121,12 @@ class QMClient(Closing):
         verify_tls: bool = True,
         transport: httpx.BaseTransport | None = None,
         read_attempts: int = 3,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         if read_attempts < 1:
             raise ValueError("read_attempts must be at least 1")
+        if max_reply_bytes < 1:
+            raise ValueError("max_reply_bytes must be at least 1")
         try:
             url = httpx.URL(base_url)
         except httpx.InvalidURL:
@@ -115,6 +143,13 @@ class QMClient(Closing):
         self.timezone = timezone
         self.timeout = timeout
         self.read_attempts = read_attempts
+        self.max_reply_bytes = max_reply_bytes
+        self._deadlines = deadline.Deadlines()
+        if transport is None:  # the real network: every request gets a total deadline
+            transport = httpx.HTTPTransport(verify=verify_tls)
+            self.total_deadline = deadline.install(transport, self._deadlines)
+        else:  # an in-process transport (tests, simulator) has no sockets to bound
+            self.total_deadline = False
         host = f"[{url.host}]" if ":" in url.host else url.host
         self.host = f"{host}:{url.port}" if url.port is not None else host
         self._secrets = _secret_forms(user, password)
@@ -143,6 +178,11 @@ class QMClient(Closing):
 
     def close(self) -> None:
         self._http.close()
+
+    def interrupt(self) -> None:
+        """End reads in flight at once and send no new ones (the daemon is stopping); a
+        write in flight still ends within its deadline."""
+        self._deadlines.interrupt()
 
     # --- the API ------------------------------------------------------------------------
 
@@ -250,7 +290,7 @@ class QMClient(Closing):
             body = self._read_bodies[campaign] = form_body({"amoCampaignName": campaign})
 
         def attempt(number: int) -> tuple[ListSnapshot, ...]:
-            reply, context = self._post(LISTS, body, campaign, attempt=number)
+            reply, context = self._post(LISTS, body, campaign, attempt=number, reading=True)
             lists = lists_from_document(decode_json(reply, context), self.timezone, context)
             if lists is None:
                 raise context.bad_reply(
@@ -275,15 +315,31 @@ class QMClient(Closing):
         raise AssertionError("stamina ended without a result")  # pragma: no cover
 
     def _post(
-        self, endpoint: str, body: bytes, campaign: str, *, attempt: int = 1
+        self, endpoint: str, body: bytes, campaign: str, *, attempt: int = 1, reading: bool = False
     ) -> tuple[bytes, ReplyContext]:
-        """POST ``body`` to ``endpoint``; the reply body of a 2xx, else a ``QMError``."""
+        """POST ``body`` to ``endpoint``; the reply body of a 2xx, else a ``QMError``.
+
+        The whole call, connect to last byte, ends within ``timeout`` on a real network;
+        a read (``reading``) also ends at once on ``interrupt``."""
         source = f"QM at {self.host}"
         context = ReplyContext(source, endpoint, campaign, redact=self._redact)
         tries = (f"after {attempt} attempts",) if attempt > 1 else ()
+        if reading and self._deadlines.interrupted:
+            raise QMUnreachableError(
+                context.message("was not asked", "the daemon is stopping; nothing was sent"),
+                campaign=campaign,
+                endpoint=endpoint,
+            )
+        self._deadlines.start(self.timeout, interruptible=reading)
         try:
-            response = self._http.post(self._url(endpoint), content=body, headers=_FORM)
+            response, content = self._send(endpoint, body, context)
         except httpx.TimeoutException as exc:
+            if reading and self._deadlines.interrupted:
+                raise QMUnreachableError(
+                    context.message("was interrupted", "the daemon is stopping", *tries),
+                    campaign=campaign,
+                    endpoint=endpoint,
+                ) from exc
             raise QMUnreachableError(
                 context.message(
                     f"did not answer within the timeout of {self.timeout:g} s",
@@ -296,6 +352,8 @@ class QMClient(Closing):
                 transient=True,
             ) from exc
         except httpx.TransportError as exc:
+            if isinstance(exc, httpx.RemoteProtocolError) and "location header" in str(exc):
+                raise self._bad_location(context) from exc  # its text quotes the Location
             detail = self._redact(str(exc)) or "no detail"
             raise QMUnreachableError(
                 context.message(
@@ -319,14 +377,70 @@ class QMClient(Closing):
                 campaign=campaign,
                 endpoint=endpoint,
             ) from exc
+        except httpx.InvalidURL as exc:  # a Location httpx cannot parse: it may hold secrets
+            raise self._bad_location(context) from exc
+        finally:
+            self._deadlines.clear()
         context = ReplyContext(
             source, endpoint, campaign, status=response.status_code, redact=self._redact
         )
-        self._check_status(response, context, tries)
-        return response.content, context
+        self._check_status(response, content, context, tries)
+        return content, context
+
+    def _bad_location(self, context: ReplyContext) -> QMBadReplyError:
+        """A redirect whose ``Location`` does not parse: never quoted (it may carry the
+        password, and httpx's message quotes pieces of it)."""
+        return QMBadReplyError(
+            context.message(
+                "redirected the call to a location that is not a valid URL",
+                "check qm.url (http or https, host, path)",
+            ),
+            campaign=context.campaign,
+            endpoint=context.endpoint,
+        )
+
+    def _send(
+        self, endpoint: str, body: bytes, context: ReplyContext
+    ) -> tuple[httpx.Response, bytes]:
+        """POST and read the reply, refusing one larger than ``max_reply_bytes`` before
+        holding more than that (the declared length first, then the bytes as they come)."""
+        cap = self.max_reply_bytes
+        with self._http.stream("POST", self._url(endpoint), content=body, headers=_FORM) as r:
+            declared = r.headers.get("content-length", "")
+            too_big = declared.isdigit() and len(declared) < 20 and int(declared) > cap
+            chunks: list[bytes] = []
+            size = 0
+            if not too_big:
+                for chunk in r.iter_bytes():
+                    size += len(chunk)
+                    if size > cap:
+                        too_big = True
+                        break
+                    chunks.append(chunk)
+            if too_big:
+                raise QMBadReplyError(
+                    ReplyContext(
+                        context.source,
+                        context.endpoint,
+                        context.campaign,
+                        status=r.status_code,
+                        redact=self._redact,
+                    ).message(
+                        f"sent a reply larger than qm.max_reply_bytes ({cap:,} bytes)",
+                        "check the QM server and the campaign, or raise qm.max_reply_bytes",
+                    ),
+                    campaign=context.campaign,
+                    endpoint=context.endpoint,
+                    status=r.status_code,
+                )
+            return r, b"".join(chunks)
 
     def _check_status(
-        self, response: httpx.Response, context: ReplyContext, tries: tuple[str, ...]
+        self,
+        response: httpx.Response,
+        content: bytes,
+        context: ReplyContext,
+        tries: tuple[str, ...],
     ) -> None:
         status = response.status_code
         if 200 <= status < 300:
@@ -351,14 +465,15 @@ class QMClient(Closing):
                 endpoint=context.endpoint,
                 status=status,
             )
-        said = self._server_says(response.content, context)
+        said = self._server_says(content, context)
         if status == 404:
             path = response.request.url.path
             raise context.bad_reply(
                 f"has no page {path}", f"it answered {said}; check qm.url (it ends in /qm)"
             )
         if 300 <= status < 400:
-            where = self._redact(response.headers.get("location", "elsewhere"))[:120]
+            location = response.headers.get("location")
+            where = self._redact(_shown_location(location)) if location else "elsewhere"
             raise context.bad_reply(
                 f"redirected the call to {where}", "check qm.url (http or https, host, path)"
             )

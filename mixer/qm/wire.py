@@ -79,7 +79,7 @@ class ReplyContext:
         """``<source> <what> (<details>): <todo>`` on one line."""
         details = self.details(*extra)
         where = f"{self.source} {what}" + (f" ({details})" if details else "")
-        return _one_line(f"{where}: {todo}")
+        return _one_line(self.redact(f"{where}: {todo}"))  # list labels come from QM too
 
     def bad_reply(
         self, what: str, todo: str, *extra: str, transient: bool = False

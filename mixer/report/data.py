@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from mixer.printable import printable
 from mixer.records import (
     ConfigRecord,
     CycleRecord,
@@ -135,7 +136,7 @@ def collect(
         last = t if last is None else max(last, t)
         camp = campaigns.get(record.campaign)
         if camp is None:
-            camp = campaigns[record.campaign] = _Campaign(record.campaign)
+            camp = campaigns[record.campaign] = _Campaign(printable(record.campaign))
         if isinstance(record, CycleRecord):
             _add_cycle(camp, record, t)
         elif isinstance(record, DecisionRecord):
@@ -145,12 +146,13 @@ def collect(
             _add_override(camp, record, t, events)
         elif isinstance(record, GuardrailRecord):
             camp.guardrails += not record.ended  # an end marks when a standing stop ended
-            lists = ", ".join(record.lists)
+            lists = printable(", ".join(record.lists))
             text = f"{record.guardrail}: {record.reason}" if record.reason else record.guardrail
+            text = printable(text)
             _add_alert(camp, record.mode, t, events, "guardrail", lists, text)
         elif isinstance(record, ErrorRecord):
             camp.errors += 1
-            text = f"{record.kind}: {record.error}".rstrip(": ")
+            text = printable(f"{record.kind}: {record.error}".rstrip(": "))
             _add_alert(camp, None, t, events, "error", "", text)
 
     events.sort(key=lambda e: e["t"])
@@ -167,7 +169,7 @@ def collect(
 def _config_change(record: ConfigRecord, zone: tzinfo) -> dict[str, Any]:
     assert record.ts is not None
     if record.outcome == "refused":
-        text = "reload refused, the running config stays: " + "; ".join(record.errors)
+        text = "reload refused, the running config stays: " + printable("; ".join(record.errors))
     else:
         text = (
             f"config loaded: rules {(record.rules_hash or '?')[:12]}, "
@@ -196,7 +198,7 @@ def _add_cycle(camp: _Campaign, record: CycleRecord, t: int) -> None:
     camp.outcomes[record.outcome] = camp.outcomes.get(record.outcome, 0) + 1
     camp.last_cycle_id = record.cycle_id
     for list_name, state in record.lists.items():
-        camp.series.setdefault(list_name, []).append(
+        camp.series.setdefault(printable(list_name), []).append(
             _Point(
                 t=t,
                 weight=state.weight,
@@ -219,7 +221,7 @@ def _add_decision(
     camp.decisions += 1
     applied = record.applied
     camp.applied += applied
-    list_name = record.list or ""
+    list_name = printable(record.list or "")
     before, after = record.before, record.after
     rules = list(record.rules)
     signature = (before, after, record.rules, applied, record.mode)
@@ -245,7 +247,7 @@ def _add_decision(
         "paused": [before.paused, after.paused],
         "rules": rules,
         "overridden": list(record.overridden),
-        "reason": record.reason,
+        "reason": printable(record.reason),
         "applied": applied,
         "repeat": 1,
         "until": t,
@@ -271,8 +273,8 @@ def _add_override(
     camp: _Campaign, record: OverrideRecord, t: int, events: list[dict[str, Any]]
 ) -> None:
     expected, found = record.expected, record.found
-    list_name = record.list or ""
-    reason = record.reason
+    list_name = printable(record.list or "")
+    reason = printable(record.reason)
     if record.hold_until is not None and "hold" not in reason.lower():
         reason = f"{reason} (hold until {iso_utc(record.hold_until)})".strip()
     events.append(

@@ -24,6 +24,7 @@ from mixer.emulator.app import create_app
 from mixer.emulator.scenario import Scenario
 from mixer.emulator.server import serve
 from mixer.logs import SilentLog
+from mixer.printable import printable
 from mixer.shipped import shipped_rule_files
 from mixer.simulate.backtest import BacktestResult, backtest
 from mixer.simulate.live import DecisionPrinter
@@ -131,7 +132,7 @@ class ProblemLog(SilentLog):
     def _line(self, level: str, event: str, fields: dict[str, Any]) -> None:
         fields.pop("exc_info", None)
         detail = " ".join(f"{k}={v}" for k, v in fields.items())
-        self.stream.write(f"daemon {level}: {event} {detail}".rstrip() + "\n")
+        self.stream.write(printable(f"daemon {level}: {event} {detail}".rstrip()) + "\n")
         self.stream.flush()
 
 

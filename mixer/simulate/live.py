@@ -11,6 +11,8 @@ import threading
 from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
+from mixer.printable import printable
+
 if TYPE_CHECKING:
     from mixer.cycle import CampaignResult
     from mixer.plan import Decision
@@ -38,22 +40,23 @@ class DecisionPrinter:
     def __call__(self, result: CampaignResult) -> None:
         lines: list[str] = []
         plan = result.plan
+        campaign = printable(result.campaign)  # names and reasons come from QM: no escapes
         if plan is not None:
             when = plan.now.astimezone(self.tz).strftime("%a %H:%M")
             for override in plan.overrides:
                 lines.append(
-                    f"{self._c(_DIM, when)}  {result.campaign}/{override.list}  "
-                    f"{self._c(_YELLOW, 'manual change')}: {override.reason}"
+                    f"{self._c(_DIM, when)}  {campaign}/{printable(override.list)}  "
+                    f"{self._c(_YELLOW, 'manual change')}: {printable(override.reason)}"
                 )
             for stop in plan.stops:
                 lines.append(
-                    f"{self._c(_DIM, when)}  {result.campaign}  "
-                    f"{self._c(_YELLOW, 'guardrail ' + stop.guardrail)}: {stop.reason}"
+                    f"{self._c(_DIM, when)}  {campaign}  "
+                    f"{self._c(_YELLOW, 'guardrail ' + stop.guardrail)}: {printable(stop.reason)}"
                 )
             for decision in plan.decisions:
-                lines.append(self._decision_line(when, result.campaign, decision))
+                lines.append(self._decision_line(when, campaign, decision))
         if result.error:
-            lines.append(f"{result.campaign}  {self._c(_RED, 'error')}: {result.error}")
+            lines.append(f"{campaign}  {self._c(_RED, 'error')}: {printable(result.error)}")
         if not lines:
             return
         with self._lock:
@@ -72,9 +75,10 @@ class DecisionPrinter:
         rules = ", ".join(d.rules) or "baseline"
         if d.overridden:
             rules += f" (overridden: {', '.join(d.overridden)})"
+        rules = printable(rules)
         return (
-            f"{self._c(_DIM, when)}  {campaign}/{d.list}  {weight}  {paused}  "
-            f"{self._c(_CYAN, rules)}: {d.reason}"
+            f"{self._c(_DIM, when)}  {campaign}/{printable(d.list)}  {weight}  {paused}  "
+            f"{self._c(_CYAN, rules)}: {printable(d.reason)}"
         )
 
     def _c(self, code: str, text: str) -> str:

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from mixer.engine.expressions.values import Kind, ValueType
+from mixer.engine.names import glob_matches, nfc
 
 MAX_MAGNITUDE: Final = 10**15
 """Largest absolute value a constant or an arithmetic result may have."""
@@ -87,7 +88,7 @@ def glob_matcher(globs: Iterable[str], *, many: bool) -> Callable[[Any], bool]:
     exact: set[str] = set()
     prefixes: list[str] = []
     patterns: list[str] = []
-    for glob in globs:
+    for glob in map(nfc, globs):  # names are compared in NFC (mixer.engine.names)
         if not _WILDCARDS.search(glob):
             exact.add(glob)
         elif glob.endswith("*") and not _WILDCARDS.search(glob[:-1]):
@@ -110,9 +111,14 @@ def glob_matcher(globs: Iterable[str], *, many: bool) -> Callable[[Any], bool]:
                 or (regex is not None and regex(text) is not None)
             )
 
+    composed = one
+
+    def in_nfc(text: str) -> bool:
+        return composed(nfc(text))
+
     if not many:
-        return one
-    return lambda texts: any(one(text) for text in texts)
+        return in_nfc
+    return lambda texts: any(in_nfc(text) for text in texts)
 
 
 def _starts_with(prefixes: tuple[str, ...]) -> Callable[[str], bool]:
@@ -122,7 +128,7 @@ def _starts_with(prefixes: tuple[str, ...]) -> Callable[[str], bool]:
 def _matches(text: str | Iterable[str], *globs: str | Iterable[str]) -> bool:
     patterns = [glob for item in globs for glob in ((item,) if isinstance(item, str) else item)]
     texts = (text,) if isinstance(text, str) else text
-    return any(fnmatch.fnmatchcase(one, pattern) for one in texts for pattern in patterns)
+    return any(glob_matches(one, pattern) for one in texts for pattern in patterns)
 
 
 FUNCTIONS: Final[Mapping[str, Callable[..., object]]] = MappingProxyType(
