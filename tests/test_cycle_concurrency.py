@@ -24,14 +24,16 @@ CAMPAIGNS = [f"C{n:02d}" for n in range(12)]
 
 
 def many_campaigns() -> str:
-    lists = [{"name": f"L{i}", "numbers": 20, "weight": 10 + i} for i in range(3)]
+    def lists() -> list[dict[str, Any]]:  # a new list each: scenarios refuse YAML aliases
+        return [{"name": f"L{i}", "numbers": 20, "weight": 10 + i} for i in range(3)]
+
     return yaml.safe_dump(
         {
             "start": "2024-04-29 08:00",
             "duration": "2d",
             "timezone": "Europe/Zurich",
             "seed": 1,
-            "campaigns": {name: {"lists": lists} for name in CAMPAIGNS},
+            "campaigns": {name: {"lists": lists()} for name in CAMPAIGNS},
             "agents": [],
         }
     )
