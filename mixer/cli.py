@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 from collections.abc import Callable, Sequence
 
-from mixer import __version__, commands
+from mixer import __version__
+from mixer.commands import SUMMARIES
 from mixer.errors import MixerError
 from mixer.printable import printable
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+_EVERY = object()
+
+
+def build_parser(only: str | object | None = _EVERY) -> argparse.ArgumentParser:
+    """The parser with every command's module registered, or with ``only`` that one
+    (others are listed by their summary; ``None``: none, enough for ``--help``)."""
     parser = argparse.ArgumentParser(
         prog="amo-mixer",
         description="Keeps QueueMetrics AMO campaigns on track: rules set list weights "
@@ -30,16 +35,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show tracebacks and debug logging on errors"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    modules = [m for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
-    for info in sorted(modules, key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        module.register(subparsers)
+    for name, summary in SUMMARIES.items():
+        if only is _EVERY or name == only:
+            module = importlib.import_module(f"mixer.commands.{name}")
+            module.register(subparsers)
+        else:
+            subparsers.add_parser(name, help=summary, add_help=False)
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv``: the first word that is no option (the global
+    options take no value)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in SUMMARIES else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command_in(words))
+    args = parser.parse_args(words)
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -93,13 +93,33 @@ class QMSettings(_Section):
         description="Largest reply read from QM (bytes, after decompression): a larger one "
         "fails that campaign's read instead of filling memory.",
     )
-    concurrent_reads: int = Field(
-        4,
+    concurrency: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="QM requests (reads and writes together) in flight at once: each "
+        "campaign's read, plan, write and verify run as one pipeline, this many at a time; "
+        "1 runs campaigns in turn (an in-process emulator, or a QM that should see one "
+        "request at a time).",
+    )
+    concurrent_reads: int | None = Field(
+        None,
         ge=1,
         le=16,
-        description="Campaigns read from QM at once; 1 reads them in turn (an in-process "
-        "emulator, or a QM that should see one request at a time).",
+        description="Deprecated: the former name of concurrency (used when concurrency is "
+        "not given).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _concurrent_reads_alias(cls, data: Any) -> Any:
+        if (
+            isinstance(data, Mapping)
+            and data.get("concurrent_reads") is not None
+            and "concurrency" not in data
+        ):
+            return {**data, "concurrency": data["concurrent_reads"]}
+        return data
 
     @property
     def tz(self) -> ZoneInfo:
@@ -465,6 +485,8 @@ def load_settings(
             f"{config_path} holds a literal qm.password and is readable by other users: "
             f"chmod 600 it, or use qm.password_file or {PASSWORD_ENV}"
         )
+    if settings.qm.concurrent_reads is not None:
+        warnings.append("qm.concurrent_reads is deprecated: rename it to qm.concurrency")
     qm = settings.qm.model_copy(
         update={
             "password": SecretStr(password) if password else None,

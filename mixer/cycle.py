@@ -1,12 +1,17 @@
 """One mixer cycle for every configured campaign: the code ``once``, ``run``, the
 simulator and the tests share.
 
-*Now* is read once, at the start, and passed down. Reads run concurrently (at most
-``qm.concurrent_reads`` at once, on one thread pool kept for the runner's life); planning,
-writing and logging then go campaign by campaign. A campaign whose read fails gets no
-write this cycle; the others carry on. Every outcome lands in the decision log as a typed
-record (``mixer.records``), and the log is fsynced before the cycle returns. Runners are
-built from the settings by ``mixer.wiring.build_runner``.
+*Now* is read once, at the start, and passed down. Each campaign runs as one pipeline —
+read, plan, write, verify, log — started as soon as a worker is free, at most
+``qm.concurrency`` at once (one thread pool kept for the runner's life), so QM sees at
+most that many requests in flight, reads and writes together, and a campaign's write
+follows its own read at once: the window in which a supervisor's change could be
+overwritten unseen is one campaign's plan, measured as ``read_to_write_ms``. A campaign
+whose read fails gets no write this cycle; the others carry on. The state store and the
+decision log each have one writer (their lock and their single connection or file);
+a campaign's records keep their order. Every outcome lands in the decision log as a
+typed record (``mixer.records``), and the log is fsynced before the cycle returns.
+Runners are built from the settings by ``mixer.wiring.build_runner``.
 """
 
 from __future__ import annotations
@@ -15,13 +20,12 @@ import errno
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -55,6 +59,9 @@ from mixer.records import (
 from mixer.snapshot import CampaignSnapshot, ListUpdate
 from mixer.store import StateStore, StoreError
 
+if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
+    from mixer.metrics import MixerMetrics
+
 PRUNE_EVERY = timedelta(minutes=10)  # how far the history cut moves between two prunes
 
 
@@ -69,6 +76,9 @@ class CampaignResult:
     applied: bool = False
     writes: int = 0
     written: frozenset[str] = frozenset()  # the lists whose update QM shows applied
+    # From the read's reply to the write's reply: the longest a supervisor's change made
+    # meanwhile could go unseen (None: nothing written).
+    read_to_write_ms: float | None = None
 
     @property
     def rule_errors(self) -> tuple[RuleError, ...]:
@@ -152,8 +162,10 @@ class CycleRunner:
         self.on_result = on_result
         self.rules_hash = rules_hash  # short hash of the rule set, on every cycle record
         # Created at the first cycle with more than one campaign, kept until close().
-        self._read_pool: ThreadPoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_size = 0
         self._pruned_to: datetime | None = None  # the last cut prune_history applied
+        self._read_at: dict[str, float] = {}  # per campaign: when its last read replied
         self._skipped: dict[str, dict[str, str]] = {}  # per campaign: lists left alone, why
         # Per campaign: the stop in force, and each failing (list, rule) with its cycles.
         self._standing_stops: dict[str, _StandingStop] = {}
@@ -165,23 +177,52 @@ class CycleRunner:
         report = CycleReport(cycle_id=_cycle_id(now), now=now, mode=self.mode)
         campaigns = list(self.settings.campaigns)
         self._contained("the decision log", self.decision_log.reopen_if_moved)
-        reads = self._read_all(campaigns, now)
-        for campaign in campaigns:
-            t0 = time.monotonic()
-            read = reads[campaign]
-            try:
-                result = self._run_campaign(campaign, read, now, report.cycle_id)
-                result_ms = (time.monotonic() - t0) * 1000
-                self._log_cycle(result, read, now, report.cycle_id, result_ms)
-            except Exception as exc:  # contained to this campaign; the others go on
-                result = self._failed(campaign, exc, now, report.cycle_id)
-            report.results[campaign] = result
+        results: dict[str, CampaignResult] = {}
+        for result in self._pipelines(campaigns, now, report.cycle_id):
+            results[result.campaign] = result
             if self.on_result is not None:
                 self.on_result(result)
+        report.results = {campaign: results[campaign] for campaign in campaigns}
         self._contained("the state store", lambda: self._prune(now))
         self._contained("the decision log", self.decision_log.sync)
         report.duration_s = time.monotonic() - started
         return report
+
+    def _pipelines(
+        self, campaigns: Sequence[str], now: datetime, cycle_id: str
+    ) -> Iterator[CampaignResult]:
+        """Each campaign's pipeline, at most ``qm.concurrency`` at once; results as they
+        finish (in turn, on this thread, when one at a time is allowed)."""
+        workers = min(self.settings.qm.concurrency, len(campaigns))
+        if workers <= 1:
+            for campaign in campaigns:
+                yield self._pipeline(campaign, now, cycle_id)
+            return
+        if self._pool is None or self._pool_size < workers:  # a reload may add campaigns
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="campaign")
+            self._pool_size = workers
+        futures = [self._pool.submit(self._pipeline, c, now, cycle_id) for c in campaigns]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            # A pipeline that raised ends the cycle only once the others are done: none
+            # may still write to the store or the log when the next cycle starts.
+            wait(futures)
+
+    def _pipeline(self, campaign: str, now: datetime, cycle_id: str) -> CampaignResult:
+        """Read, plan, write, verify and log one campaign."""
+        t0 = time.monotonic()
+        read = self._read(campaign, now)
+        try:
+            result = self._run_campaign(campaign, read, now, cycle_id)
+            result_ms = (time.monotonic() - t0) * 1000
+            self._log_cycle(result, read, now, cycle_id, result_ms)
+        except Exception as exc:  # contained to this campaign; the others go on
+            return self._failed(campaign, exc, now, cycle_id)
+        return result
 
     def _failed(
         self, campaign: str, exc: Exception, now: datetime, cycle_id: str
@@ -231,37 +272,25 @@ class CycleRunner:
             interrupt()
 
     def close(self) -> None:
-        if self._read_pool is not None:
-            self._read_pool.shutdown(wait=True)
-            self._read_pool = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self.client.close()
         self.store.close()
         self.decision_log.close()
 
     # -- one campaign -------------------------------------------------------------
 
-    def _read_all(
-        self, campaigns: Sequence[str], now: datetime
-    ) -> dict[str, CampaignSnapshot | MixerError]:
-        workers = min(self.settings.qm.concurrent_reads, len(campaigns))
-        if workers <= 1:
-            return {c: self._read(c, now) for c in campaigns}
-        if self._read_pool is None:
-            self._read_pool = ThreadPoolExecutor(
-                max_workers=workers,
-                thread_name_prefix="qm-read",
-            )
-        reads = self._read_pool.map(self._read, campaigns, repeat(now))
-        return dict(zip(campaigns, reads, strict=True))
-
     def _read(self, campaign: str, now: datetime) -> CampaignSnapshot | MixerError:
         try:
-            return self.client.read_lists(campaign, now=now)
+            snapshot = self.client.read_lists(campaign, now=now)
         except MixerError as exc:
             return exc
         except Exception as exc:  # contained to this campaign, as in _run_campaign
             self.log.debug("traceback", campaign=campaign, exc_info=exc)
             return MixerError(unexpected_failure(exc, campaign, self.settings.state_dir))
+        self._read_at[campaign] = time.monotonic()
+        return snapshot
 
     def _run_campaign(
         self,
@@ -421,7 +450,12 @@ class CycleRunner:
         """Send the plan's updates: (lists that landed, lists whose outcome is unknown)."""
         campaign = plan.campaign
         try:
-            reply = self.client.update_lists(campaign, plan.updates, read=plan.snapshot)
+            try:
+                reply = self.client.update_lists(campaign, plan.updates, read=plan.snapshot)
+            finally:
+                read_at = self._read_at.get(campaign)
+                if read_at is not None:
+                    result.read_to_write_ms = round((time.monotonic() - read_at) * 1000, 3)
         except MixerError as exc:
             result.outcome, result.error = "error", exc.message
             self._append(ErrorRecord(now, cycle_id, campaign, error=exc.message, kind="write"))
@@ -610,6 +644,7 @@ class CycleRunner:
                 outcome=result.outcome,
                 error=result.error,
                 duration_ms=round(duration_ms, 3),
+                read_to_write_ms=result.read_to_write_ms,
                 lists=lists,
                 rules_hash=self.rules_hash,
                 skipped=plan.skipped if plan else {},
@@ -626,6 +661,7 @@ class CycleRunner:
             writes=result.writes,
             error=result.error,
             duration_ms=round(duration_ms, 1),
+            read_to_write_ms=result.read_to_write_ms,
         )
         if self.metrics:
             self.metrics.cycle(result.campaign, result.outcome, duration_ms / 1000, now)

@@ -175,6 +175,8 @@ class CycleRecord(Record):
     duration_ms: float | None
     lists: Mapping[str, ListCounters] = field(default_factory=dict)
     rules_hash: str | None = None  # short hash of the rule set in force (see config events)
+    # From the read's reply to the write's reply (None: nothing written).
+    read_to_write_ms: float | None = None
     # Lists left alone whatever the rules say (an unknown listState, a duplicate name),
     # with why; and lists taken for new ones (their counters went backwards). Written
     # only when not empty.
@@ -192,6 +194,7 @@ class CycleRecord(Record):
             "error": self.error,
             "duration_ms": self.duration_ms,
             "rules_hash": self.rules_hash,
+            "read_to_write_ms": self.read_to_write_ms,
             "lists": {name: c.to_json() for name, c in self.lists.items()},
         }
         if self.skipped:
@@ -205,6 +208,7 @@ class CycleRecord(Record):
         lists = r.get("lists")
         skipped = r.get("skipped")
         duration = r.get("duration_ms")
+        window = r.get("read_to_write_ms")
         return cls(
             *_head(r),
             mode=_str(r.get("mode")),
@@ -214,6 +218,7 @@ class CycleRecord(Record):
             outcome=_str(r.get("outcome")) or "ok",
             error=_str(r.get("error")),
             duration_ms=float(duration) if isinstance(duration, int | float) else None,
+            read_to_write_ms=float(window) if isinstance(window, int | float) else None,
             lists={
                 str(name): ListCounters.from_json(state)
                 for name, state in (lists.items() if isinstance(lists, Mapping) else ())

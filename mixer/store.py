@@ -154,7 +154,6 @@ class StateStore(Closing):
         self.preview = preview
         self._lock = threading.RLock()
         self._memory: dict[str, dict[str, ListMemory]] = {}  # as on file, sorted by list
-        self._saved: set[str] = set()  # campaigns saved whole once: diffs are exact since
         self._history: dict[str, _CachedHistory] = {}
         self._intents: dict[str, dict[tuple[str, str], Intent]] = {}  # by (list, cycle_id)
         try:
@@ -243,7 +242,6 @@ class StateStore(Closing):
     def _forget(self) -> None:
         self._intents.clear()
         self._memory.clear()
-        self._saved.clear()
         self._history.clear()
 
     # -- memory -------------------------------------------------------------------
@@ -304,17 +302,19 @@ class StateStore(Closing):
         intents, all or nothing (one transaction: an intent is never dropped without
         the memory that records its outcome).
 
-        The first save of a campaign in this process rewrites it whole; later saves write
-        only the lists and rules that differ from the previous save (none: no transaction).
+        Only the lists and rules that differ from the file are written (none: no
+        transaction), also on a process's first save: ``once`` and a restarted daemon
+        write what changed, not every row. The file's memory is the cache when the
+        campaign was loaded or saved before, else it is read once here. A preview keeps
+        the memory for its own later reads only: what it saves goes nowhere anyway.
         """
         with self._lock:
-            previous = self._memory.get(campaign) if campaign in self._saved else None
-            if previous is None:
-                self._replace_memory(campaign, memory, settled)
-            else:
+            if not self.preview:
+                previous = self._memory.get(campaign)
+                if previous is None:
+                    previous = self._read_memory(campaign)
                 self._update_memory(campaign, previous, memory, settled)
             self._memory[campaign] = dict(sorted(memory.items()))
-            self._saved.add(campaign)
             cached = self._intents.get(campaign)
             if cached is not None:
                 for intent in settled:
@@ -377,22 +377,6 @@ class StateStore(Closing):
             cached = self._intents.setdefault(campaign, {})
             for intent in intents:
                 cached[(intent.list, intent.cycle_id)] = intent
-
-    def _replace_memory(
-        self, campaign: str, memory: Mapping[str, ListMemory], settled: Sequence[Intent] = ()
-    ) -> None:
-        list_rows = [_list_row(campaign, name, m) for name, m in memory.items()]
-        rule_rows = [
-            _rule_row(campaign, name, rule, r)
-            for name, m in memory.items()
-            for rule, r in m.rules.items()
-        ]
-        with self._transaction() as db:
-            db.execute("DELETE FROM list_memory WHERE campaign = ?", (campaign,))
-            db.execute("DELETE FROM rule_memory WHERE campaign = ?", (campaign,))
-            db.executemany(_INSERT_LIST, list_rows)
-            db.executemany(_INSERT_RULE, rule_rows)
-            db.executemany(_DELETE_INTENT, _intent_keys(campaign, settled))
 
     def _update_memory(
         self,
@@ -592,8 +576,6 @@ def _same_list_fields(a: ListMemory, b: ListMemory) -> bool:
     )
 
 
-_INSERT_LIST = "INSERT INTO list_memory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_RULE = "INSERT INTO rule_memory VALUES (?, ?, ?, ?, ?, ?)"
 _UPSERT_LIST = "INSERT OR REPLACE INTO list_memory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _UPSERT_RULE = "INSERT OR REPLACE INTO rule_memory VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_INTENT = "INSERT OR REPLACE INTO intent VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
@@ -22,11 +22,13 @@ from mixer.engine.facts import EngineSettings
 from mixer.engine.rules import RuleSet
 from mixer.errors import ConfigError
 from mixer.guardrails import Limits
-from mixer.metrics import MixerMetrics
 from mixer.preflight import check_setup
 from mixer.qm import QMClient
 from mixer.records import Mode
 from mixer.store import StateStore, refuse_lost_state
+
+if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
+    from mixer.metrics import MixerMetrics
 
 STATE_FILE = "state.sqlite3"
 

@@ -51,7 +51,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.interval == timedelta(seconds=60)
     assert settings.qm.timeout == timedelta(seconds=10)
     assert settings.qm.verify_tls is True
-    assert settings.qm.concurrent_reads == 4
+    assert settings.qm.concurrency == 8
     assert settings.guardrails.min_weight == 1
     assert settings.guardrails.max_weight == 100
     assert settings.guardrails.manual_hold == timedelta(hours=1)
@@ -267,6 +267,17 @@ def test_unknown_environment_variable_warns(tmp_path: Path) -> None:
     assert settings.warnings == ("environment variable AMO_MIXER_MODDE is not a setting: ignored",)
 
 
+def test_concurrent_reads_is_a_deprecated_alias_of_concurrency(tmp_path: Path) -> None:
+    """The former ``qm.concurrent_reads`` still sets ``qm.concurrency``, with a warning
+    saying to rename it; ``concurrency`` wins when both are given."""
+    old = MINIMAL.replace("  user: robot\n", "  user: robot\n  concurrent_reads: 3\n")
+    settings = load_settings(write(tmp_path, old), environ={})
+    assert settings.qm.concurrency == 3
+    assert settings.warnings == ("qm.concurrent_reads is deprecated: rename it to qm.concurrency",)
+    both = old.replace("  concurrent_reads: 3\n", "  concurrent_reads: 3\n  concurrency: 5\n")
+    assert load_settings(write(tmp_path, both), environ={}).qm.concurrency == 5
+
+
 def test_environment_problem_names_the_variable(tmp_path: Path) -> None:
     """A bad value from the environment is reported with the variable's name."""
     problems = problems_of(write(tmp_path), {"AMO_MIXER_INTERVAL": "soon"})
@@ -401,6 +412,8 @@ def test_empty_file_lists_required_keys(tmp_path: Path) -> None:
         ("qm: {url: 'http://qm/qm', user: r, verify_tls: maybe}", "At 'qm.verify_tls': "),
         ("qm: {url: 'http://qm/qm', user: r, concurrent_reads: 0}", "At 'qm.concurrent_reads': "),
         ("qm: {url: 'http://qm/qm', user: r, concurrent_reads: 99}", "At 'qm.concurrent_reads': "),
+        ("qm: {url: 'http://qm/qm', user: r, concurrency: 0}", "At 'qm.concurrency': "),
+        ("qm: {url: 'http://qm/qm', user: r, concurrency: 65}", "At 'qm.concurrency': "),
         ("qm: {url: 'http://qm/qm', user: r}\nguardrails: {max_step: '0%'}", "more than 0%"),
         ("qm: {url: 'http://qm/qm', user: r}\nguardrails: {max_step: 0}", "must be at least 1"),
         ("qm: {url: 'http://qm/qm', user: r}\nguardrails: {max_step_percent: 5}", "unknown key"),

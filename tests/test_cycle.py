@@ -334,32 +334,30 @@ def read_threads(mixer: Mixer) -> list[str]:
     return names
 
 
-def test_reads_share_one_pool_for_the_runner_life(make: type[Mixer]) -> None:
-    """Several campaigns are read on one thread pool, reused every cycle, ended by close()."""
+def test_campaigns_share_one_pool_for_the_runner_life(make: type[Mixer]) -> None:
+    """Several campaigns run on one thread pool, reused every cycle, ended by close()."""
     mixer = make(lists=TWO_LISTS, rules=BOOST, campaigns=["Sales", "Ghost"])
     names = read_threads(mixer)
     mixer.cycles(3)
-    pool = mixer.runner._read_pool
+    pool = mixer.runner._pool
     mixer.cycle()
-    assert mixer.runner._read_pool is pool is not None
+    assert mixer.runner._pool is pool is not None
     assert len(names) == 8
-    assert all(name.startswith("qm-read") for name in names)
+    assert all(name.startswith("campaign") for name in names)
     assert len(set(names)) <= 2
     workers = [t for t in threading.enumerate() if t.name in set(names)]
     mixer.runner.close()
-    assert mixer.runner._read_pool is None
+    assert mixer.runner._pool is None
     assert not any(t.is_alive() for t in workers)
 
 
-def test_concurrent_reads_1_reads_campaigns_in_turn(make: type[Mixer]) -> None:
-    """``qm.concurrent_reads: 1`` reads every campaign on the cycle's thread, in order."""
-    mixer = make(
-        lists=TWO_LISTS, rules=BOOST, campaigns=["Sales", "Ghost"], qm={"concurrent_reads": 1}
-    )
+def test_concurrency_1_runs_campaigns_in_turn(make: type[Mixer]) -> None:
+    """``qm.concurrency: 1`` runs every campaign on the cycle's thread, in order."""
+    mixer = make(lists=TWO_LISTS, rules=BOOST, campaigns=["Sales", "Ghost"], qm={"concurrency": 1})
     names = read_threads(mixer)
     reports = mixer.cycles(2)
     assert names == [threading.current_thread().name] * 4
-    assert mixer.runner._read_pool is None
+    assert mixer.runner._pool is None
     assert [r.results["Sales"].outcome for r in reports] == ["ok", "ok"]
 
 
@@ -369,7 +367,7 @@ def test_one_campaign_is_read_without_a_pool(make: type[Mixer]) -> None:
     names = read_threads(mixer)
     mixer.cycles(2)
     assert names == [threading.current_thread().name] * 2
-    assert mixer.runner._read_pool is None
+    assert mixer.runner._pool is None
 
 
 class _AppliedThenTimedOut(httpx.BaseTransport):

@@ -262,7 +262,7 @@ def test_rule_in_effect_keeps_its_memory_until_its_condition_fails(tmp_path: Pat
     assert broken.rule_memory["r"].active is False
 
 
-def test_rules_reading_null_facts_share_one_row_per_pattern(tmp_path: Path) -> None:
+def test_rules_reading_null_facts_name_exactly_the_null_facts(tmp_path: Path) -> None:
     """Lists missing the same facts get equal traces naming exactly the null facts read."""
     rules = rules_from(
         tmp_path,
@@ -317,23 +317,33 @@ def test_shipped_pacing_rule_prefers_earliest_deadline() -> None:
     assert 1 <= weights["Later"] <= 25
 
 
-def test_list_evaluation_build_matches_the_constructor(tmp_path: Path) -> None:
-    """``ListEvaluation.build`` (the cycle's fast constructor) takes every field, makes an
-    equal object, and the object stays frozen."""
-    import dataclasses
-    import inspect
+def test_rules_without_timers_keep_no_memory(tmp_path: Path) -> None:
+    """A rule without ``for:``/``cooldown:`` leaves no rule memory, fired or not, and
+    memory an older version kept for it is dropped; its outcome ignores that memory."""
+    from mixer.engine.memory import RuleMemory
 
-    from mixer.engine.evaluate import ListEvaluation
+    rules = rules_from(
+        tmp_path,
+        "rules:\n  - {name: up, when: unpulled > 0, set: {weight: 5}}\n"
+        "  - {name: down, when: unpulled < 0, set: {weight: 7}}\n",
+    )
+    stale = {"up": RuleMemory(T0, False, T0), "down": RuleMemory(T0, True, T0)}
+    result = run(rules, mem={"A": memory(rules=stale)}).lists["A"]
+    assert (result.fired, result.weight) == (("up",), 5)
+    assert dict(result.rule_memory) == {}
 
-    fields = [f.name for f in dataclasses.fields(ListEvaluation)]
-    assert list(inspect.signature(ListEvaluation.build).parameters) == fields
-    rules = rules_from(tmp_path, "rules:\n  - {name: r, when: unpulled > 0, set: {weight: 5}}\n")
-    built = run(rules).lists["A"]
-    values = {name: getattr(built, name) for name in fields}
-    assert ListEvaluation(**values) == built
-    assert built.reason == ListEvaluation(**values).reason
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        built.weight = 1.0  # type: ignore[misc]
+
+def test_timed_rules_keep_memory_only_while_it_holds_something(tmp_path: Path) -> None:
+    """A ``for:`` rule keeps memory while its timer runs or it is in effect, and none once
+    it is idle again (idle is where a rule never seen starts)."""
+    rules = rules_from(
+        tmp_path, "rules:\n  - {name: r, when: unpulled > 0, for: 5m, set: {weight: 5}}\n"
+    )
+    mem = memory()
+    holding = run(rules, mem={"A": mem}).lists["A"]
+    assert holding.rule_memory["r"].holding_since == T0
+    idle = run(rules, item(pulled=100), mem={"A": replace(mem, rules=dict(holding.rule_memory))})
+    assert dict(idle.lists["A"].rule_memory) == {}
 
 
 def test_rule_in_effect_waits_again_when_a_reload_lengthens_its_for(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_rules_run_keeps_config_and_decision_log(short_backtest: dict[str, objec
     folder: Path = short_backtest["folder"]  # type: ignore[assignment]
     settings = load_settings(folder / "config.yaml", environ={})
     assert settings.mode == "apply"
-    assert settings.qm.concurrent_reads == 1  # the emulator is in-process: no network waits
+    assert settings.qm.concurrency == 1  # the emulator is in-process: no network waits
     records = [
         json.loads(line)
         for line in (folder / "state" / "decisions.jsonl").read_text("utf-8").splitlines()

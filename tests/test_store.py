@@ -310,7 +310,7 @@ def test_cached_store_matches_reopened_store(tmp_path: Path, seed: int) -> None:
                 memory[campaign] = edit_memory(rng, memory[campaign], now)
                 store.save_memory(campaign, memory[campaign])
                 twin.save_memory(campaign, memory[campaign])
-                twin._forget()  # the twin rewrites every campaign whole, as before the cache
+                twin._forget()  # the twin diffs against the file itself before every save
             assert store.prune_history(now - window * 2) == twin.prune_history(now - window * 2)
         end = T0 + timedelta(minutes=119)
         answers = tuple(
@@ -334,6 +334,27 @@ def test_unchanged_save_writes_nothing(tmp_path: Path) -> None:
         store.save_memory("Sales", {"A": changed, "B": ListMemory(1, False, T0)})
         assert store._db.total_changes - before == 1  # the one rule row
         assert store.load_memory("Sales")["A"] == changed
+
+
+def test_first_save_of_a_process_writes_only_what_changed(tmp_path: Path) -> None:
+    """A store opened afresh (``once``, a restarted daemon) saving the memory on file
+    writes no row, and one changed rule writes one row, with or without a load first."""
+    path = tmp_path / "s.db"
+    memory = {"A": full_memory(), "B": ListMemory(1, False, T0)}
+    with StateStore(path) as store:
+        store.save_memory("Sales", memory)
+    with StateStore(path) as store:
+        before = store._db.total_changes
+        store.save_memory("Sales", dict(memory))
+        assert store._db.total_changes == before
+    a = full_memory()
+    changed = dataclasses.replace(a, rules={**a.rules, "pause": RuleMemory(active=True)})
+    with StateStore(path) as store:
+        before = store._db.total_changes
+        store.save_memory("Sales", {**memory, "A": changed})
+        assert store._db.total_changes - before == 1
+    with StateStore(path) as store:
+        assert store.load_memory("Sales") == {**memory, "A": changed}
 
 
 def test_history_answered_from_memory_after_first_read(tmp_path: Path) -> None:
@@ -377,3 +398,18 @@ def test_naive_since_refused(tmp_path: Path) -> None:
     """history() with a naive instant is a ValueError, as it was before the cache."""
     with StateStore(tmp_path / "s.db") as store, pytest.raises(ValueError, match="aware"):
         store.history("S", since=datetime(2024, 1, 1))
+
+
+def test_a_preview_save_writes_no_row_and_answers_its_own_reads(tmp_path: Path) -> None:
+    """A preview's save keeps the memory for the preview's later reads and writes no row
+    of its in-memory copy (nothing would ever read it), and the file is untouched."""
+    path = tmp_path / "s.db"
+    with StateStore(path) as store:
+        store.save_memory("Sales", {"B": ListMemory(1, False, T0)})
+    with StateStore(path, preview=True) as preview:
+        before = preview._db.total_changes
+        preview.save_memory("Sales", {"A": full_memory()})
+        assert preview._db.total_changes == before
+        assert preview.load_memory("Sales") == {"A": full_memory()}
+    with StateStore(path) as store:
+        assert store.load_memory("Sales") == {"B": ListMemory(1, False, T0)}

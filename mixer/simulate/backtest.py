@@ -194,7 +194,7 @@ def _run_rules(
     from mixer.wiring import build_runner
 
     config = write_config(
-        workdir, url=IN_PROCESS_URL, scenario=scenario, rule_files=rules, concurrent_reads=1
+        workdir, url=IN_PROCESS_URL, scenario=scenario, rule_files=rules, concurrency=1
     )
     settings = load_settings(config, environ={})
     runner = build_runner(

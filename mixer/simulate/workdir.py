@@ -32,11 +32,11 @@ def write_config(
     scenario: Scenario,
     rule_files: Sequence[Path],
     interval: str = "60s",
-    concurrent_reads: int | None = None,
+    concurrency: int | None = None,
 ) -> Path:
     """Write ``folder/config.yaml`` for a mixer in apply mode against an emulator at ``url``.
 
-    ``concurrent_reads``: ``qm.concurrent_reads`` (None leaves the default). An in-process
+    ``concurrency``: ``qm.concurrency`` (None leaves the default). An in-process
     emulator answers without waiting on a network, so reading in turn is fastest there.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,7 @@ def write_config(
             "user": QM_USER,
             "password": QM_PASSWORD,
             "timezone": scenario.timezone,
-            **({} if concurrent_reads is None else {"concurrent_reads": concurrent_reads}),
+            **({} if concurrency is None else {"concurrency": concurrency}),
         },
         "campaigns": list(scenario.campaigns),
         "rules": [str(Path(path).resolve()) for path in rule_files],
