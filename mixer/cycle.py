@@ -16,11 +16,13 @@ Runners are built from the settings by ``mixer.wiring.build_runner``.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,11 +34,13 @@ from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.decisions import DecisionLog
 from mixer.engine.facts import EngineSettings
-from mixer.engine.memory import HistorySample
+from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.rules import RuleSet
 from mixer.errors import MixerError
 from mixer.guardrails import Limits
-from mixer.plan import CampaignPlan, RuleError, plan_campaign
+from mixer.intents import Intent, late_decision, resolve_intents
+from mixer.metrics import MixerMetrics
+from mixer.plan import CampaignPlan, Decision, RuleError, plan_campaign
 from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
 from mixer.records import (
@@ -53,7 +57,7 @@ from mixer.records import (
     OverrideRecord,
 )
 from mixer.snapshot import CampaignSnapshot, ListUpdate
-from mixer.store import StateStore
+from mixer.store import StateStore, StoreError
 
 if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
     from mixer.metrics import MixerMetrics
@@ -162,6 +166,7 @@ class CycleRunner:
         self._pool_size = 0
         self._pruned_to: datetime | None = None  # the last cut prune_history applied
         self._read_at: dict[str, float] = {}  # per campaign: when its last read replied
+        self._skipped: dict[str, dict[str, str]] = {}  # per campaign: lists left alone, why
         # Per campaign: the stop in force, and each failing (list, rule) with its cycles.
         self._standing_stops: dict[str, _StandingStop] = {}
         self._failing_rules: dict[str, dict[tuple[str, str], int]] = {}
@@ -171,14 +176,15 @@ class CycleRunner:
         started = time.monotonic()
         report = CycleReport(cycle_id=_cycle_id(now), now=now, mode=self.mode)
         campaigns = list(self.settings.campaigns)
+        self._contained("the decision log", self.decision_log.reopen_if_moved)
         results: dict[str, CampaignResult] = {}
         for result in self._pipelines(campaigns, now, report.cycle_id):
             results[result.campaign] = result
             if self.on_result is not None:
                 self.on_result(result)
         report.results = {campaign: results[campaign] for campaign in campaigns}
-        self._prune(now)
-        self.decision_log.sync()
+        self._contained("the state store", lambda: self._prune(now))
+        self._contained("the decision log", self.decision_log.sync)
         report.duration_s = time.monotonic() - started
         return report
 
@@ -210,10 +216,40 @@ class CycleRunner:
         """Read, plan, write, verify and log one campaign."""
         t0 = time.monotonic()
         read = self._read(campaign, now)
-        result = self._run_campaign(campaign, read, now, cycle_id)
-        result_ms = (time.monotonic() - t0) * 1000
-        self._log_cycle(result, read, now, cycle_id, result_ms)
+        try:
+            result = self._run_campaign(campaign, read, now, cycle_id)
+            result_ms = (time.monotonic() - t0) * 1000
+            self._log_cycle(result, read, now, cycle_id, result_ms)
+        except Exception as exc:  # contained to this campaign; the others go on
+            return self._failed(campaign, exc, now, cycle_id)
         return result
+
+    def _failed(
+        self, campaign: str, exc: Exception, now: datetime, cycle_id: str
+    ) -> CampaignResult:
+        """An unexpected failure in one campaign: one clear line, an ``error`` event."""
+        message = unexpected_failure(exc, campaign, self.settings.state_dir)
+        self.log.error("cycle", campaign=campaign, mode=self.mode, outcome="error", error=message)
+        self.log.debug("traceback", campaign=campaign, exc_info=exc)
+        kind = "state" if _is_storage_failure(exc) else "internal"
+        try:
+            self._append(ErrorRecord(now, cycle_id, campaign, error=message, kind=kind))
+        except (OSError, ValueError):
+            pass  # the decision log is what failed: the line above says so
+        if self.metrics:
+            self.metrics.cycle(campaign, "error", 0.0, now)
+        return CampaignResult(campaign, "error", error=message)
+
+    def _contained(self, what: str, step: Callable[[], object]) -> None:
+        """Run an end-of-cycle step; a failure is one line, not a stopped daemon."""
+        try:
+            step()
+        except (OSError, sqlite3.Error, ValueError) as exc:
+            self.log.error(
+                "cycle step failed",
+                step=what,
+                error=unexpected_failure(exc, None, self.settings.state_dir),
+            )
 
     def _prune(self, now: datetime) -> None:
         """Drop history older than twice the window, at most once per ``PRUNE_EVERY``.
@@ -250,6 +286,9 @@ class CycleRunner:
             snapshot = self.client.read_lists(campaign, now=now)
         except MixerError as exc:
             return exc
+        except Exception as exc:  # contained to this campaign, as in _run_campaign
+            self.log.debug("traceback", campaign=campaign, exc_info=exc)
+            return MixerError(unexpected_failure(exc, campaign, self.settings.state_dir))
         self._read_at[campaign] = time.monotonic()
         return snapshot
 
@@ -266,6 +305,7 @@ class CycleRunner:
         snapshot = read
         self.store.add_samples(campaign, _samples(snapshot, now))
         memory = self.store.load_memory(campaign)
+        memory, settled = self._settle_intents(snapshot, memory)
         history = self.store.history(campaign, since=now - self.settings.history.window)
         plan = plan_campaign(
             self.rules.for_campaign(campaign),
@@ -294,40 +334,120 @@ class CycleRunner:
                 self.metrics.override(campaign)
         self._log_rule_errors(plan, now, cycle_id)
         repeated = self._log_stops(plan, now, cycle_id)
+        self._report_skipped(campaign, plan.skipped)
+        if plan.recreated:
+            self.store.forget_history(campaign, plan.recreated, now)
+            self.log.warning(
+                "list re-created: its memory starts fresh",
+                campaign=campaign,
+                lists=sorted(plan.recreated),
+            )
 
         result = CampaignResult(campaign, "guardrail" if plan.stopped else "ok", plan=plan)
+        records = {d.list: self._decision_record(plan, d, cycle_id) for d in plan.decisions}
         written: set[str] = set()
+        unknown: set[str] = set()
+        intents: list[Intent] = []
         if self.mode == "apply" and plan.updates:
-            written = self._write(plan, result, now, cycle_id)
+            names = plan.update_names
+            intents = [self._intent(plan, d, cycle_id) for d in plan.decisions if d.list in names]
+            # Durable before anything is sent: a crash from here on leaves the intent,
+            # and the next cycle knows a value equal to it for the mixer's own.
+            self.store.record_intents(campaign, intents)
+            written, unknown = self._write(plan, result, now, cycle_id)
         result.applied = bool(written)
         result.writes = len(written)
         result.written = frozenset(written)
         # A refused plan that repeats the last cycle's was logged when it began.
         for d in () if repeated else plan.decisions:
-            self._append(
-                DecisionRecord(
-                    now,
-                    cycle_id,
-                    campaign,
-                    list=d.list,
-                    mode=self.mode,
-                    before=ListState(d.before_weight, d.before_paused),
-                    after=ListState(d.after_weight, d.after_paused),
-                    rules=d.rules,
-                    reason=d.reason,
-                    facts=d.facts,
-                    applied=d.list in written,
-                    overridden=d.overridden,
-                )
-            )
-        self.store.save_memory(campaign, plan.memory_after(written))
+            if d.list in unknown:
+                continue  # logged by the cycle that learns the outcome (from the intent)
+            self._append(replace(records[d.list], applied=d.list in written))
+        settled += [i for i in intents if i.list not in unknown]
+        self.store.save_memory(campaign, plan.memory_after(written), settled=settled)
         if self.metrics and written:
             self.metrics.writes(campaign, len(written))
         return result
 
+    def _report_skipped(self, campaign: str, skipped: Mapping[str, str]) -> None:
+        """Warn when a list starts being left alone (or why changes), and say when it
+        ends; every cycle record lists them, the log need not repeat it every minute."""
+        before = self._skipped.get(campaign, {})
+        for name, why in skipped.items():
+            if before.get(name) != why:
+                self.log.warning("list left alone", campaign=campaign, list=name, reason=why)
+        for name in before.keys() - skipped.keys():
+            self.log.info("list no longer left alone", campaign=campaign, list=name)
+        self._skipped[campaign] = dict(skipped)
+
+    def _settle_intents(
+        self, snapshot: CampaignSnapshot, memory: dict[str, ListMemory]
+    ) -> tuple[dict[str, ListMemory], list[Intent]]:
+        """Settle the intents an earlier cycle left pending against what QM shows now.
+
+        A value equal to an intent's is the mixer's own write: its memory is brought up
+        to date and its decision is logged (``late``), unless that cycle logged it before
+        it stopped. Returns the memory and the intents settled (deleted when it is saved).
+        """
+        pending = self.store.intents(snapshot.campaign)
+        if not pending:
+            return memory, []
+        memory, resolutions = resolve_intents(
+            snapshot, memory, pending, self.engine_settings.timezone
+        )
+        if not resolutions:
+            return memory, []
+        logged = self.decision_log.logged_decisions(
+            {r.intent.cycle_id for r in resolutions},
+            since=min(r.intent.at for r in resolutions),
+        )
+        for resolution in resolutions:
+            intent = resolution.intent
+            if (intent.cycle_id, intent.list) in logged:
+                continue
+            self.decision_log.append(late_decision(resolution))
+            self.log.warning(
+                "write settled late",
+                campaign=intent.campaign,
+                list=intent.list,
+                cycle_id=intent.cycle_id,
+                outcome=resolution.landed,
+            )
+        return memory, [r.intent for r in resolutions]
+
+    def _decision_record(self, plan: CampaignPlan, d: Decision, cycle_id: str) -> DecisionRecord:
+        return DecisionRecord(
+            plan.now,
+            cycle_id,
+            plan.campaign,
+            list=d.list,
+            mode=self.mode,
+            before=ListState(d.before_weight, d.before_paused),
+            after=ListState(d.after_weight, d.after_paused),
+            rules=d.rules,
+            reason=d.reason,
+            facts=d.facts,
+            applied=False,
+            overridden=d.overridden,
+        )
+
+    def _intent(self, plan: CampaignPlan, d: Decision, cycle_id: str) -> Intent:
+        return Intent(
+            campaign=plan.campaign,
+            list=d.list,
+            cycle_id=cycle_id,
+            at=plan.now,
+            before_weight=d.before_weight,
+            before_paused=d.before_paused,
+            after_weight=d.after_weight,
+            after_paused=d.after_paused,
+            decision=self._decision_record(plan, d, cycle_id).to_json(),
+        )
+
     def _write(
         self, plan: CampaignPlan, result: CampaignResult, now: datetime, cycle_id: str
-    ) -> set[str]:
+    ) -> tuple[set[str], set[str]]:
+        """Send the plan's updates: (lists that landed, lists whose outcome is unknown)."""
         campaign = plan.campaign
         try:
             try:
@@ -345,11 +465,12 @@ class CycleRunner:
             try:
                 reply = self.client.read_lists(campaign, now=now)
             except MixerError:
-                return set()
-            return _landed(reply, plan.updates)
+                # Not known: the intents stay pending and the next cycle settles them.
+                return set(), {u.name for u in plan.updates}
+            return _landed(reply, plan.updates), _missing(reply, plan.updates)
         mismatches = changed_mismatches(reply, plan.updates)
         if not mismatches:
-            return {u.name for u in plan.updates}
+            return {u.name for u in plan.updates}, set()
         message = (
             f"QM at {self.client.host} did not take every update (amoUpdateLists, campaign "
             f"{campaign!r}): {'; '.join(mismatches)}; the next cycle tries again, and if "
@@ -357,7 +478,7 @@ class CycleRunner:
         )
         result.outcome, result.error = "error", message
         self._append(ErrorRecord(now, cycle_id, campaign, error=message, kind="verify"))
-        return _landed(reply, plan.updates)
+        return _landed(reply, plan.updates), _missing(reply, plan.updates)
 
     # -- logging ------------------------------------------------------------------
 
@@ -526,6 +647,8 @@ class CycleRunner:
                 read_to_write_ms=result.read_to_write_ms,
                 lists=lists,
                 rules_hash=self.rules_hash,
+                skipped=plan.skipped if plan else {},
+                recreated=tuple(sorted(plan.recreated)) if plan else (),
             )
         )
         self.log.info(
@@ -548,6 +671,35 @@ class CycleRunner:
                 self.metrics.plan(plan, result.written)
 
 
+def _is_storage_failure(exc: BaseException) -> bool:
+    return isinstance(exc, OSError | sqlite3.Error | StoreError)
+
+
+def unexpected_failure(exc: BaseException, campaign: str | None, state_dir: Path) -> str:
+    """One line for a failure outside the error tree: what, where, what to do."""
+    where = f" (campaign {campaign!r})" if campaign is not None else ""
+    if isinstance(exc, MixerError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        name = exc.filename or state_dir
+        return (
+            f"no space left for {name}{where}: free space on that disk; the mixer sends no "
+            "write it cannot record first"
+        )
+    if isinstance(exc, sqlite3.Error):
+        full = "full" in str(exc).lower()
+        todo = "free space on that disk" if full else "check the disk and the file's permissions"
+        return f"the state store in {state_dir} failed{where} ({exc}): {todo}"
+    if isinstance(exc, OSError):
+        name = exc.filename or state_dir
+        return f"{name} could not be written{where} ({exc.strerror or exc}): check the disk"
+    text = " ".join(str(exc).split())[:200]
+    return (
+        f"internal error{where}: {type(exc).__name__}: {text}; the other campaigns go on, "
+        "this one is retried next cycle; please report it (--debug shows the traceback)"
+    )
+
+
 def _landed(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:
     """The updates QM's listing shows as applied."""
     landed = set()
@@ -560,6 +712,11 @@ def _landed(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:
 
 def _cycles(n: int) -> str:
     return f"{n} cycle" if n == 1 else f"{n} cycles"
+
+
+def _missing(reply: CampaignSnapshot, updates: Iterable[ListUpdate]) -> set[str]:
+    """Updated lists QM's listing does not show: whether they landed is not known yet."""
+    return {update.name for update in updates if reply.get(update.name) is None}
 
 
 def _cycle_id(now: datetime) -> str:

@@ -17,8 +17,8 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +58,53 @@ class DecisionLog(Closing):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair_tail()
         self._fd: int | None = self._open()
+        # An append failed part-way (a full disk): the file may end inside a line, and
+        # the next append must start on a fresh one.
+        self._tail_suspect = False
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def reopen_if_moved(self) -> bool:
+        """Reopen ``path`` when the open file is no longer it (renamed or deleted by
+        logrotate or a human); True when it did. The cycle calls this at its start."""
+        with self._lock:
+            if self._fd is None:
+                return False
+            try:
+                on_disk = os.stat(self.path)
+            except FileNotFoundError:
+                on_disk = None
+            held = os.fstat(self._fd)
+            if on_disk is not None and (on_disk.st_dev, on_disk.st_ino) == (
+                held.st_dev,
+                held.st_ino,
+            ):
+                return False
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            except OSError:
+                pass
+            os.close(fd)
+            self._fd = self._open()
+            self._tail_suspect = False
+        log.warning(
+            "decision log reopened",
+            path=str(self.path),
+            why="renamed" if on_disk is not None else "deleted",
+        )
+        return True
+
+    def logged_decisions(self, cycle_ids: Collection[str], since: datetime) -> set[tuple[str, str]]:
+        """``(cycle_id, list)`` of the decision records of ``cycle_ids`` already logged
+        at or after ``since`` (a minute of slack: ``ts`` is written to the second)."""
+        found: set[tuple[str, str]] = set()
+        for record in read_records(self.path, since=since - timedelta(minutes=1), event="decision"):
+            cycle_id, name = record.get("cycle_id"), record.get("list")
+            if cycle_id in cycle_ids and isinstance(name, str):
+                found.add((str(cycle_id), name))
+        return found
 
     # -- start-up repair ------------------------------------------------------------
 
@@ -104,7 +148,12 @@ class DecisionLog(Closing):
         # One line: newlines inside strings are escaped by the encoder.
         data = json_codec.dumps(record, default=_jsonable) + b"\n"
         with self._lock:
-            _write_all(self._require_open(), data)
+            fd = self._require_open()
+            if self._tail_suspect and not _ends_with_newline(fd):
+                data = b"\n" + data  # the failed append's fragment stays one bad line
+            self._tail_suspect = True
+            _write_all(fd, data)
+            self._tail_suspect = False
 
     def sync(self) -> None:
         """Flush to disk, then rotate when the file has grown past ``max_bytes``."""
@@ -114,8 +163,11 @@ class DecisionLog(Closing):
             if os.fstat(fd).st_size >= self.max_bytes:
                 os.close(fd)
                 self._fd = None
-                self._rotate()
-                self._fd = self._open()
+                try:
+                    self._rotate()
+                finally:  # a failed rotation (the log deleted underneath) leaves it open
+                    self._fd = self._open()
+                    self._tail_suspect = False
                 _fsync_dir(self.path.parent)
 
     def _rotate(self) -> None:
@@ -128,7 +180,10 @@ class DecisionLog(Closing):
             source = _numbered(self.path, n)
             if source.exists():
                 source.rename(_numbered(self.path, n + 1))
-        self.path.rename(_numbered(self.path, 1))
+        try:
+            self.path.rename(_numbered(self.path, 1))
+        except FileNotFoundError:  # deleted underneath: nothing to keep, start a new one
+            log.warning("decision log was gone at rotation", path=str(self.path))
 
     def _require_open(self) -> int:
         if self._fd is None:
@@ -159,6 +214,9 @@ class PreviewLog(DecisionLog):
 
     def sync(self) -> None:
         return None
+
+    def reopen_if_moved(self) -> bool:
+        return False
 
     def close(self) -> None:
         return None
@@ -331,6 +389,12 @@ def _write_all(fd: int, data: bytes) -> None:
     written = os.write(fd, data)
     while written < len(data):  # only on a short write (a full disk): keep the line whole
         written += os.write(fd, data[written:])
+
+
+def _ends_with_newline(fd: int) -> bool:
+    """The file is empty or ends with a newline (appends start on a fresh line)."""
+    size = os.fstat(fd).st_size
+    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
 
 
 def _fsync_dir(folder: Path) -> None:

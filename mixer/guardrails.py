@@ -82,6 +82,10 @@ def guard_list(
         # writes it: changing it now would be a write and a decision for nothing. A pause
         # is written with the current weight, brought within bounds (every write is).
         weight = current_weight if current_paused else clamp_weight(current_weight, limits)
+    elif evaluated.weight == current_weight and paused == current_paused:
+        # No rule moved it: the limits bound what rules produce, not what a human set
+        # (a weight 0 or 500 stays as it is). A resume is a write: its weight is bounded.
+        weight = current_weight
     else:
         weight = clamp_weight(evaluated.weight, limits)
         if weight != evaluated.weight:
@@ -132,8 +136,10 @@ def campaign_stops(
     outcomes: Mapping[str, ListOutcome],
     evaluated: Mapping[str, ListEvaluation] | None = None,
 ) -> tuple[GuardrailStop, ...]:
-    before = [i.name for i in snapshot.lists if not i.paused and i.can_reserve]
-    after = [i.name for i in snapshot.lists if not outcomes[i.name].paused and i.can_reserve]
+    # A list whose listState is not understood is never counted as reservable.
+    known = [i for i in snapshot.lists if i.state_known and i.can_reserve]
+    before = [i.name for i in known if not i.paused]
+    after = [i.name for i in known if not outcomes[i.name].paused]
     if before and not after and not _intended_campaign_pause(before, evaluated or {}):
         return (
             GuardrailStop(

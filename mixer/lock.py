@@ -1,8 +1,11 @@
-"""One daemon per state directory: an exclusive ``flock`` on ``<state_dir>/amo-mixer.lock``.
+"""One daemon per state directory: an exclusive ``flock`` on the state directory itself.
 
-The kernel drops the lock when the process dies, however it dies, so a stale file never
-blocks a restart. The file holds the holder's PID so a second daemon can say who it is.
-The file is never unlinked: removing it would let two daemons lock two different files.
+The directory cannot be removed from under a running daemon (it holds the state file and
+the decision log), so removing the lock file — a common "stale lock" reflex — does not
+let a second daemon in: both would still lock the same directory. ``amo-mixer.lock`` in
+it holds the holder's PID so a second daemon can say who it is (and is flocked too, for
+an older version running beside this one). The kernel drops the locks when the process
+dies, however it dies, so a stale file never blocks a restart.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class StateLock:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / LOCK_NAME
         self._fd: int | None = None
+        self._dir_fd: int | None = None
 
     @property
     def held(self) -> bool:
@@ -31,37 +35,48 @@ class StateLock:
     def acquire(self) -> StateLock:
         if self._fd is not None:
             return self
+        folder = self.path.parent
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            folder.mkdir(parents=True, exist_ok=True)
+            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise LockError(
                 f"cannot open the lock file {self.path}: {exc.strerror}; "
                 "check that state_dir exists and is writable by this user"
             ) from exc
+        fd: int | None = None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(fd)
-            os.close(fd)
-            raise LockError(
-                f"another amo-mixer daemon (PID {holder}) holds {self.path}; "
-                "stop it first, or give this one another state_dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        os.fsync(fd)
-        self._fd = fd
+            _lock_or_refuse(dir_fd, self.path)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise LockError(
+                    f"cannot open the lock file {self.path}: {exc.strerror}; "
+                    "check that state_dir is writable by this user"
+                ) from exc
+            _lock_or_refuse(fd, self.path)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            os.fsync(fd)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            os.close(dir_fd)
+            raise
+        self._fd, self._dir_fd = fd, dir_fd
         return self
 
     def release(self) -> None:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        dir_fd, self._dir_fd = self._dir_fd, None
         try:
             os.ftruncate(fd, 0)
         finally:
-            os.close(fd)  # closing the last descriptor releases the flock
+            os.close(fd)  # closing the last descriptors releases the flocks
+            if dir_fd is not None:
+                os.close(dir_fd)
 
     def __enter__(self) -> StateLock:
         return self.acquire()
@@ -81,3 +96,25 @@ def _read_pid(fd: int) -> str:
     except OSError:
         text = ""
     return text if text.isdigit() else "unknown"
+
+
+def _lock_or_refuse(fd: int, lock_file: Path) -> None:
+    """Take an exclusive flock on ``fd``, or raise ``LockError`` naming the holder."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise LockError(
+            f"another amo-mixer daemon (PID {_holder(lock_file)}) holds {lock_file}; "
+            "stop it first, or give this one another state_dir"
+        ) from None
+
+
+def _holder(lock_file: Path) -> str:
+    try:
+        fd = os.open(lock_file, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return "unknown"
+    try:
+        return _read_pid(fd)
+    finally:
+        os.close(fd)

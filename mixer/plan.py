@@ -17,7 +17,7 @@ Each list's ``lists:`` metadata is merged once here and handed to steps 1 and 2.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from mixer.engine.evaluate import CampaignEvaluation, ListEvaluation, evaluate
@@ -25,6 +25,7 @@ from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.rules import CampaignRules
 from mixer.guardrails import GuardrailStop, Limits, ListOutcome, campaign_stops, guard_list
+from mixer.identity import recreated_lists, unwritable_lists, without_history_of
 from mixer.reconcile import Override, memory_after_write, reconcile_memory
 from mixer.snapshot import CampaignSnapshot, ListSnapshot, ListUpdate
 
@@ -69,6 +70,10 @@ class CampaignPlan:
     stops: tuple[GuardrailStop, ...]
     memory: Mapping[str, ListMemory]  # reconciled + new rule timers, before any write
     rule_errors: tuple[RuleError, ...] = ()
+    # Lists never written this cycle, with why (``mixer.identity``), and lists taken for
+    # new ones (deleted and re-created: their memory started fresh).
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    recreated: frozenset[str] = frozenset()
 
     @property
     def stopped(self) -> bool:
@@ -84,9 +89,10 @@ class CampaignPlan:
         for update in self.updates:
             if update.name not in written:
                 continue
+            before = self.snapshot.get(update.name)
             result[update.name] = memory_after_write(
                 result[update.name],
-                self.snapshot.get(update.name),
+                before.paused if before is not None else result[update.name].human_paused,
                 update,
                 self.now,
                 self.local_date,
@@ -104,8 +110,15 @@ def plan_campaign(
     limits: Limits,
 ) -> CampaignPlan:
     """Reconcile, evaluate and guard one campaign; no I/O."""
+    skipped = unwritable_lists(snapshot)
+    recreated = recreated_lists(snapshot, history, now)
+    if recreated:  # deleted and re-created under the same name: a new list
+        memory = {name: m for name, m in memory.items() if name not in recreated}
+        history = without_history_of(history, recreated, now)
     metadata = {item.name: rules.metadata_for(item.name) for item in snapshot.lists}
-    reconciled, overrides = reconcile_memory(snapshot, memory, metadata, now, limits.manual_hold)
+    reconciled, overrides = reconcile_memory(
+        snapshot, memory, metadata, now, limits.manual_hold, skip=skipped.keys()
+    )
     evaluation = evaluate(rules, snapshot, reconciled, history, now, settings, metadata)
     local_date = now.astimezone(settings.timezone).date()
 
@@ -124,6 +137,10 @@ def plan_campaign(
             continue
         if evaluated.rule_memory != mem.rules:  # most cycles no timer moves: keep mem itself
             timers[item.name] = replace(mem, rules=dict(evaluated.rule_memory))
+        why_not = skipped.get(item.name)
+        if why_not is not None:
+            outcomes[item.name] = ListOutcome(item.name, item.weight, item.paused, (why_not,))
+            continue
         outcome = guard_list(item, evaluated, mem, now, local_date, limits, settings.timezone)
         outcomes[item.name] = outcome
         if (outcome.weight, outcome.paused) != (item.weight, item.paused):
@@ -148,6 +165,8 @@ def plan_campaign(
         stops=stops,
         memory=timers,
         rule_errors=tuple(rule_errors),
+        skipped=skipped,
+        recreated=recreated,
     )
 
 

@@ -9,13 +9,13 @@ records what the mixer wrote so the next cycle does not take it for a human's ch
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from mixer.engine.memory import ListMemory
 from mixer.engine.metadata import ListMetadata
-from mixer.snapshot import CampaignSnapshot, ListSnapshot, ListUpdate
+from mixer.snapshot import CampaignSnapshot, ListUpdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +37,16 @@ def reconcile_memory(
     metadata: Mapping[str, ListMetadata],
     now: datetime,
     manual_hold: timedelta,
+    skip: Collection[str] = (),
 ) -> tuple[dict[str, ListMemory], list[Override]]:
     """Give new lists a baseline; detect and adopt human changes.
 
     ``metadata`` holds every listed list's merged ``lists:`` entries (a pinned weight
     is the baseline). Lists in memory that are missing from the snapshot keep their
-    memory, so a list that vanishes for a cycle does not lose its baseline.
+    memory, so a list that vanishes for a cycle does not lose its baseline. Lists in
+    ``skip`` (never written this cycle: an unknown state, a duplicate name) get a
+    baseline when new and are otherwise left as remembered: what QM shows of them cannot
+    be trusted to be a human's change.
     """
     result = dict(memory)
     overrides: list[Override] = []
@@ -51,6 +55,8 @@ def reconcile_memory(
         known = memory.get(item.name)
         if known is None:
             result[item.name] = ListMemory.first_sight(item.weight, item.paused, now, pinned)
+            continue
+        if item.name in skip:
             continue
         if known.last_written_weight is not None and known.last_written_paused is not None:
             expected = (known.last_written_weight, known.last_written_paused)
@@ -87,13 +93,13 @@ def reconcile_memory(
 
 def memory_after_write(
     previous: ListMemory,
-    before: ListSnapshot | None,
+    was_paused: bool,
     update: ListUpdate,
     now: datetime,
     local_date: date,
 ) -> ListMemory:
-    """A list's memory once ``update`` landed in QM: the mixer's own state from now on."""
-    was_paused = before.paused if before is not None else previous.human_paused
+    """A list's memory once ``update`` landed in QM (``was_paused``: the list's state
+    before it): the mixer's own state from now on."""
     if update.paused and not was_paused:
         paused_by_mixer = True
     elif not update.paused:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 Mode = Literal["dry-run", "apply"]
 Outcome = Literal["ok", "error", "guardrail"]
-ErrorKind = Literal["read", "write", "verify", "rule"]
+ErrorKind = Literal["read", "write", "verify", "rule", "internal", "state"]
 
 _NO_FACTS: Mapping[str, object] = MappingProxyType({})
 
@@ -122,9 +122,12 @@ class DecisionRecord(Record):
     facts: Mapping[str, object] = field(default_factory=lambda: _NO_FACTS)
     applied: bool = False
     overridden: tuple[str, ...] = ()  # fired, but a later rule set all they set again
+    # Logged by a later cycle, from the write-ahead intent (``mixer.intents``), when the
+    # deciding cycle could not log the outcome itself (a crash, a lost reply).
+    late: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        record = {
             **self._head(),
             "list": self.list,
             "mode": self.mode,
@@ -136,6 +139,9 @@ class DecisionRecord(Record):
             "facts": jsonable_facts(self.facts),
             "applied": self.applied,
         }
+        if self.late:
+            record["late"] = True
+        return record
 
     @classmethod
     def from_json(cls, r: Mapping[str, Any]) -> DecisionRecord:
@@ -151,6 +157,7 @@ class DecisionRecord(Record):
             facts=MappingProxyType(dict(facts)) if isinstance(facts, Mapping) else _NO_FACTS,
             applied=r.get("applied") is True,
             overridden=_strs(r.get("overridden")),
+            late=r.get("late") is True,
         )
 
 
@@ -170,9 +177,14 @@ class CycleRecord(Record):
     rules_hash: str | None = None  # short hash of the rule set in force (see config events)
     # From the read's reply to the write's reply (None: nothing written).
     read_to_write_ms: float | None = None
+    # Lists left alone whatever the rules say (an unknown listState, a duplicate name),
+    # with why; and lists taken for new ones (their counters went backwards). Written
+    # only when not empty.
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    recreated: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        record = {
             **self._head(),
             "mode": self.mode,
             "lists_seen": self.lists_seen,
@@ -185,10 +197,16 @@ class CycleRecord(Record):
             "read_to_write_ms": self.read_to_write_ms,
             "lists": {name: c.to_json() for name, c in self.lists.items()},
         }
+        if self.skipped:
+            record["skipped"] = dict(self.skipped)
+        if self.recreated:
+            record["recreated"] = list(self.recreated)
+        return record
 
     @classmethod
     def from_json(cls, r: Mapping[str, Any]) -> CycleRecord:
         lists = r.get("lists")
+        skipped = r.get("skipped")
         duration = r.get("duration_ms")
         window = r.get("read_to_write_ms")
         return cls(
@@ -206,6 +224,11 @@ class CycleRecord(Record):
                 for name, state in (lists.items() if isinstance(lists, Mapping) else ())
             },
             rules_hash=_str(r.get("rules_hash")),
+            skipped={
+                str(name): str(why)
+                for name, why in (skipped.items() if isinstance(skipped, Mapping) else ())
+            },
+            recreated=_strs(r.get("recreated")),
         )
 
 

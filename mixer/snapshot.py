@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# The listState words QM documents; any other is unknown: never written, never reservable.
+KNOWN_LIST_STATES = frozenset({"open", "paused"})
+
 
 @dataclass(frozen=True, slots=True)
 class ListSnapshot:
@@ -33,6 +36,11 @@ class ListSnapshot:
     @property
     def can_reserve(self) -> bool:
         return self.can_reserve_state == "open"
+
+    @property
+    def state_known(self) -> bool:
+        """``listState`` is one QM documents (else the pause flag cannot be trusted)."""
+        return self.list_state in KNOWN_LIST_STATES
 
     @property
     def completed_state(self) -> bool:

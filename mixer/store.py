@@ -11,10 +11,11 @@ One connection per process, guarded by a lock: the daemon is the one writer.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from mixer.closing import Closing
 from mixer.engine.memory import HistorySample, ListMemory, RuleMemory
 from mixer.errors import MixerError
+from mixer.intents import Intent
 
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: memory per list and per rule, counters history.
@@ -79,12 +81,57 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE history;
     ALTER TABLE history_by_time RENAME TO history;
     """,
+    # 2 -> 3: write-ahead intents (mixer.intents): a change recorded before it is sent,
+    # deleted in the transaction that saves the memory once its outcome is known.
+    """
+    CREATE TABLE intent (
+        campaign TEXT NOT NULL,
+        list TEXT NOT NULL,
+        cycle_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        before_weight INTEGER NOT NULL,
+        before_paused INTEGER NOT NULL,
+        after_weight INTEGER NOT NULL,
+        after_paused INTEGER NOT NULL,
+        decision TEXT NOT NULL,
+        PRIMARY KEY (campaign, list, cycle_id)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class StoreError(MixerError):
     """The state file cannot be used as it is."""
+
+
+def refuse_lost_state(path: Path, decision_log: Path, wrote: Callable[[], bool]) -> None:
+    """Refuse a missing or empty state file when the decision log shows the mixer wrote.
+
+    The memory says which weights the mixer wrote; without it, every list QM shows would
+    be taken as a human's baseline and boosted again (10 → 30 → 90). A new install has no
+    applied decision in its log; a lost state file leaves them behind: that is refused.
+    ``wrote`` (reading the log) is asked only when the state file is missing or empty.
+    """
+    size = _size(path)
+    # In WAL mode a young database can live wholly in ``-wal`` (no checkpoint yet).
+    if size or _size(path.with_name(path.name + "-wal")) or not wrote():
+        return
+    what = "missing" if size is None else "empty (0 bytes)"
+    raise StoreError(
+        f"state store {path} is {what}, but the decision log {decision_log} records writes "
+        "the mixer applied: starting afresh would take the weights it wrote for human "
+        "baselines and compound them. Restore the state file from a backup; or set every "
+        "list in QM back to its human baseline, move the decision log and its rotated files "
+        "aside, and start again (see docs/reliability.md, 'Lost state')"
+    )
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
 
 
 class StateStore(Closing):
@@ -108,13 +155,20 @@ class StateStore(Closing):
         self._lock = threading.RLock()
         self._memory: dict[str, dict[str, ListMemory]] = {}  # as on file, sorted by list
         self._history: dict[str, _CachedHistory] = {}
+        self._intents: dict[str, dict[tuple[str, str], Intent]] = {}  # by (list, cycle_id)
         try:
             self._db = self._open_preview() if preview else self._open()
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if "full" in str(exc).lower():
+                raise StoreError(
+                    f"state store {self.path} cannot be written ({exc}): free space on that "
+                    "disk, then start again"
+                ) from exc
             raise StoreError(
-                f"state store {self.path} cannot be opened ({exc}): move the file aside and "
-                "restart (the mixer relearns baselines from QM)"
+                f"state store {self.path} cannot be opened ({exc}): restore it from a backup "
+                "(see docs/reliability.md, 'Lost state'); starting without it would take the "
+                "mixer's own writes for human baselines"
             ) from exc
 
     # -- lifecycle ----------------------------------------------------------------
@@ -186,6 +240,7 @@ class StateStore(Closing):
                 raise
 
     def _forget(self) -> None:
+        self._intents.clear()
         self._memory.clear()
         self._history.clear()
 
@@ -236,8 +291,16 @@ class StateStore(Closing):
             )
         return memory
 
-    def save_memory(self, campaign: str, memory: Mapping[str, ListMemory]) -> None:
-        """Replace ``campaign``'s memory with ``memory``, all or nothing.
+    def save_memory(
+        self,
+        campaign: str,
+        memory: Mapping[str, ListMemory],
+        *,
+        settled: Sequence[Intent] = (),
+    ) -> None:
+        """Replace ``campaign``'s memory with ``memory`` and delete the ``settled``
+        intents, all or nothing (one transaction: an intent is never dropped without
+        the memory that records its outcome).
 
         Only the lists and rules that differ from the file are written (none: no
         transaction), also on a process's first save: ``once`` and a restarted daemon
@@ -250,11 +313,77 @@ class StateStore(Closing):
                 previous = self._memory.get(campaign)
                 if previous is None:
                     previous = self._read_memory(campaign)
-                self._update_memory(campaign, previous, memory)
+                self._update_memory(campaign, previous, memory, settled)
             self._memory[campaign] = dict(sorted(memory.items()))
+            cached = self._intents.get(campaign)
+            if cached is not None:
+                for intent in settled:
+                    cached.pop((intent.list, intent.cycle_id), None)
+
+    # -- write-ahead intents --------------------------------------------------------
+
+    def intents(self, campaign: str) -> list[Intent]:
+        """``campaign``'s pending intents (recorded, not yet settled), oldest first."""
+        with self._lock:
+            cached = self._intents.get(campaign)
+            if cached is None:
+                cached = self._intents[campaign] = self._read_intents(campaign)
+            return list(cached.values())
+
+    def _read_intents(self, campaign: str) -> dict[tuple[str, str], Intent]:
+        rows = self._db.execute(
+            "SELECT list, cycle_id, at, before_weight, before_paused, after_weight,"
+            " after_paused, decision FROM intent WHERE campaign = ? ORDER BY at, cycle_id, list",
+            (campaign,),
+        ).fetchall()
+        found: dict[tuple[str, str], Intent] = {}
+        for name, cycle_id, at, bw, bp, aw, ap, decision in rows:
+            found[(name, cycle_id)] = Intent(
+                campaign=campaign,
+                list=name,
+                cycle_id=cycle_id,
+                at=_required(at),
+                before_weight=int(bw),
+                before_paused=bool(bp),
+                after_weight=int(aw),
+                after_paused=bool(ap),
+                decision=json.loads(decision),
+            )
+        return found
+
+    def record_intents(self, campaign: str, intents: Sequence[Intent]) -> None:
+        """Durably record ``intents`` (one transaction, fsynced: ``synchronous=FULL``)
+        before the write they describe is sent."""
+        if not intents:
+            return
+        rows = [
+            (
+                campaign,
+                i.list,
+                i.cycle_id,
+                _instant_text(i.at),
+                i.before_weight,
+                int(i.before_paused),
+                i.after_weight,
+                int(i.after_paused),
+                json.dumps(i.decision, ensure_ascii=False, default=str),
+            )
+            for i in intents
+        ]
+        with self._lock:
+            self.intents(campaign)  # the cache holds every pending intent before adding
+            with self._transaction() as db:
+                db.executemany(_INSERT_INTENT, rows)
+            cached = self._intents.setdefault(campaign, {})
+            for intent in intents:
+                cached[(intent.list, intent.cycle_id)] = intent
 
     def _update_memory(
-        self, campaign: str, previous: Mapping[str, ListMemory], memory: Mapping[str, ListMemory]
+        self,
+        campaign: str,
+        previous: Mapping[str, ListMemory],
+        memory: Mapping[str, ListMemory],
+        settled: Sequence[Intent] = (),
     ) -> None:
         list_rows: list[tuple[object, ...]] = []
         rule_rows: list[tuple[object, ...]] = []
@@ -272,7 +401,7 @@ class StateStore(Closing):
                     rule_rows.append(_rule_row(campaign, name, rule, r))
             gone_rules.extend((campaign, name, rule) for rule in old_rules if rule not in m.rules)
         gone_lists = [(campaign, name) for name in previous if name not in memory]
-        if not (list_rows or rule_rows or gone_rules or gone_lists):
+        if not (list_rows or rule_rows or gone_rules or gone_lists or settled):
             return
         with self._transaction() as db:
             db.executemany("DELETE FROM list_memory WHERE campaign = ? AND list = ?", gone_lists)
@@ -282,6 +411,7 @@ class StateStore(Closing):
             )
             db.executemany(_UPSERT_LIST, list_rows)
             db.executemany(_UPSERT_RULE, rule_rows)
+            db.executemany(_DELETE_INTENT, _intent_keys(campaign, settled))
 
     # -- history ------------------------------------------------------------------
 
@@ -334,6 +464,23 @@ class StateStore(Closing):
             )
         return _CachedHistory(_required(text), found)
 
+    def forget_history(self, campaign: str, names: Collection[str], before: datetime) -> None:
+        """Drop the samples of lists ``names`` older than ``before`` (a re-created list:
+        its old counters must not feed its rates)."""
+        if not names:
+            return
+        cut = _instant_text(before)
+        with self._lock:
+            with self._transaction() as db:
+                db.executemany(
+                    "DELETE FROM history WHERE campaign = ? AND list = ? AND ts < ?",
+                    [(campaign, name, cut) for name in names],
+                )
+            cached = self._history.get(campaign)
+            if cached is not None:
+                for name in names:
+                    cached.drop_list_before(name, before)
+
     def prune_history(self, before: datetime) -> int:
         """Drop samples older than ``before``, for every campaign; returns how many."""
         with self._lock:
@@ -374,6 +521,16 @@ class _CachedHistory:
             samples[at] = sample
         else:
             samples.insert(at, sample)
+
+    def drop_list_before(self, name: str, before: datetime) -> None:
+        samples = self.lists.get(name)
+        if samples is None:
+            return
+        kept = [s for s in samples if s.ts >= before]
+        if kept:
+            self.lists[name] = kept
+        else:
+            del self.lists[name]
 
     def drop_before(self, before: datetime) -> None:
         at = 0
@@ -421,6 +578,12 @@ def _same_list_fields(a: ListMemory, b: ListMemory) -> bool:
 
 _UPSERT_LIST = "INSERT OR REPLACE INTO list_memory VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _UPSERT_RULE = "INSERT OR REPLACE INTO rule_memory VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_INTENT = "INSERT OR REPLACE INTO intent VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_DELETE_INTENT = "DELETE FROM intent WHERE campaign = ? AND list = ? AND cycle_id = ?"
+
+
+def _intent_keys(campaign: str, intents: Sequence[Intent]) -> list[tuple[str, str, str]]:
+    return [(campaign, i.list, i.cycle_id) for i in intents]
 
 
 def _list_row(campaign: str, name: str, m: ListMemory) -> tuple[object, ...]:

@@ -17,7 +17,7 @@ from mixer.audit import fingerprint
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.cycle import CampaignResult, CycleRunner
-from mixer.decisions import DecisionLog, PreviewLog
+from mixer.decisions import DecisionLog, PreviewLog, read_records
 from mixer.engine.facts import EngineSettings
 from mixer.engine.rules import RuleSet
 from mixer.errors import ConfigError
@@ -25,7 +25,7 @@ from mixer.guardrails import Limits
 from mixer.preflight import check_setup
 from mixer.qm import QMClient
 from mixer.records import Mode
-from mixer.store import StateStore
+from mixer.store import StateStore, refuse_lost_state
 
 if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
     from mixer.metrics import MixerMetrics
@@ -100,6 +100,10 @@ def build_runner(
         rules = checked.rules
         for warning in rules.warnings:  # the settings' own are the caller's to show
             (log or structlog.get_logger("amo-mixer")).warning("rules warning", warning=warning)
+    if not preview:  # a preview writes nothing: it cannot compound, and says baselines
+        refuse_lost_state(  # come from QM when there is no state
+            state_path(settings), settings.decision_log, lambda: wrote(settings.decision_log)
+        )
     return CycleRunner(
         settings,
         client=client_from(settings, transport=transport),
@@ -115,3 +119,8 @@ def build_runner(
         on_result=on_result,
         rules_hash=fingerprint(None, [Path(f.path) for f in rules.files]).short,
     )
+
+
+def wrote(decision_log: Path) -> bool:
+    """The decision log (with its rotated files) records a write the mixer applied."""
+    return any(r.get("applied") is True for r in read_records(decision_log, event="decision"))

@@ -163,3 +163,19 @@ def test_plan_keeps_a_lists_memory_object_when_no_rule_timer_moved() -> None:
     held = {"A": memory(base_weight=3, last_written_weight=3, last_written_paused=False)}
     moved = plan_campaign(rules, low, held, {}, NOW, settings, Limits())
     assert moved.memory["A"].rules["low"].holding_since == NOW
+
+
+def test_a_human_weight_outside_the_limits_is_kept_unless_the_list_is_written() -> None:
+    """No rule moves weight 0: it stays 0 and is not written; resumed by the mixer, the
+    list is written, so the weight it carries is brought within the limits."""
+    kept = guard_list(snap("A", 0), wish(0, False), memory(base_weight=0), NOW, TODAY, Limits())
+    assert (kept.weight, kept.paused) == (0, False)
+    resumed = guard_list(
+        snap("A", 0, paused=True),
+        wish(0, False),
+        memory(base_weight=0, paused_by_mixer=True),
+        NOW,
+        TODAY,
+        Limits(),
+    )
+    assert (resumed.weight, resumed.paused) == (1, False)

@@ -409,7 +409,7 @@ def test_fast_path_reads_what_the_model_path_reads(
     except QMBadReplyError as exc:
         refused = exc.message
     if refused is not None:
-        assert model is None
+        assert model is None or "out of range" in refused  # parsed, then refused by range
         assert "\n" not in refused
     else:
         assert parsed == model

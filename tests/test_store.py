@@ -155,7 +155,7 @@ def test_version_1_file_is_migrated_in_place(tmp_path: Path) -> None:
         )
     raw.close()
     with StateStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         assert store.load_memory("S")["A"].base_weight == 10
         assert [(s.ts, s.pulled) for s in store.history("S", since=T0)["A"]] == [
             (T0 + timedelta(minutes=m), p) for m, p in ((0, 5), (1, 7), (2, 9))

@@ -57,6 +57,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
     from mixer.engine.names import glob_warnings
+    from mixer.intents import resolve_intents
     from mixer.plan import plan_campaign
     from mixer.preflight import check_setup
     from mixer.store import StateStore
@@ -94,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
     if store_path.exists():
         with StateStore(store_path, preview=True) as store:
             memory = store.load_memory(args.campaign)
+            # As the daemon's next cycle would: a value equal to a pending write-ahead
+            # intent is the mixer's own write, not a human's override.
+            memory, _ = resolve_intents(
+                snapshot, memory, store.intents(args.campaign), settings.qm.tz
+            )
             history = store.history(args.campaign, since=now - settings.history.window)
     plan = plan_campaign(
         rules,

@@ -14,6 +14,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
@@ -37,6 +38,7 @@ from mixer.qm.wire import (
     api_error,
     decode_json,
     form_body,
+    latest_not_after,
     list_update_bodies,
     lists_from_document,
     number_bodies,
@@ -188,7 +190,8 @@ class QMClient(Closing):
 
     def read_lists(self, campaign: str, *, now: datetime) -> CampaignSnapshot:
         """Every list of ``campaign``, stamped ``read_at=now`` (retried when transient)."""
-        return CampaignSnapshot(campaign, self._read(campaign), now)
+        lists = tuple(_not_in_future(item, now) for item in self._read(campaign))
+        return CampaignSnapshot(campaign, lists, now)
 
     def update_lists(
         self, campaign: str, updates: Sequence[ListUpdate], *, read: CampaignSnapshot
@@ -515,3 +518,11 @@ def _merge_number_replies(first: dict[str, Any], more: dict[str, Any]) -> dict[s
     if isinstance(first.get("durationMs"), int) and isinstance(more.get("durationMs"), int):
         merged["durationMs"] = first["durationMs"] + more["durationMs"]
     return merged
+
+
+def _not_in_future(item: ListSnapshot, now: datetime) -> ListSnapshot:
+    """The list with an ambiguous ``lastPull`` read as the latest reading not after now."""
+    if item.last_pull is None or item.last_pull.fold == 0:
+        return item
+    when = latest_not_after(item.last_pull, now)
+    return item if when is item.last_pull else replace(item, last_pull=when)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote_plus
 
@@ -30,8 +30,10 @@ __all__ = [
     "decode_json",
     "find_lists",
     "form_body",
+    "latest_not_after",
     "list_update_bodies",
     "lists_from_document",
+    "local_time",
     "number_bodies",
     "parse_last_pull",
     "parse_list",
@@ -205,7 +207,17 @@ def decode_json(body: bytes, context: ReplyContext) -> Any:
     """The JSON document in ``body``, or ``QMBadReplyError`` with the first bytes."""
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise context.bad_reply(
+            "sent JSON nested too deeply to read", "check the QM server and any proxy"
+        ) from None
+    except ValueError as exc:
+        if not isinstance(exc, UnicodeDecodeError | json.JSONDecodeError):
+            # e.g. an integer of more than 4,300 digits (CPython's conversion limit)
+            raise context.bad_reply(
+                "sent a value that cannot be read",
+                f"{' '.join(str(exc).split())[:120]}; check the QM server and any proxy",
+            ) from None
         looks_like_json = body.lstrip()[:1] in (b"{", b"[")
         start = snippet(body, context.redact)
         if looks_like_json and isinstance(exc, json.JSONDecodeError):
@@ -367,8 +379,31 @@ def parse_last_pull(value: str | None, tz: tzinfo) -> datetime | None:
     except ValueError:  # e.g. unpadded fields, which strptime still takes
         parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=tz)
+        return local_time(parsed, tz)
     return parsed.astimezone(tz)
+
+
+def local_time(naive: datetime, tz: tzinfo) -> datetime:
+    """A wall-clock time QM sent, in ``tz``: an ambiguous one (the repeated hour of a
+    DST fall-back) is read as its later occurrence (``fold=1``); ``latest_not_after``
+    takes it back to the earlier one when that lies in the future."""
+    early = naive.replace(tzinfo=tz)
+    late = naive.replace(tzinfo=tz, fold=1)
+    if early.utcoffset() == late.utcoffset():
+        return early
+    if late.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
+        return early  # a time in the spring-forward gap: not ambiguous, keep the usual reading
+    return late
+
+
+def latest_not_after(when: datetime, now: datetime) -> datetime:
+    """``when`` read as the latest of its readings that is not after ``now``: a time of
+    the repeated hour whose later reading is still in the future is the earlier one."""
+    if when.fold == 1 and when > now:
+        earlier = when.replace(fold=0)
+        if earlier.utcoffset() != when.utcoffset():
+            return earlier
+    return when
 
 
 def _list_label(item: Any, index: int) -> str:
@@ -424,7 +459,7 @@ def _plain_list(item: dict[str, Any], tz: tzinfo) -> ListSnapshot | None:
                 when = datetime.fromisoformat(last_pull)
             except ValueError:  # spaces, unpadded fields: parse_last_pull decides
                 return None
-            when = when.replace(tzinfo=tz) if when.tzinfo is None else when.astimezone(tz)
+            when = local_time(when, tz) if when.tzinfo is None else when.astimezone(tz)
     return ListSnapshot(
         name=name,
         notes=notes or "",
@@ -484,10 +519,38 @@ def parse_list(item: Any, index: int, tz: tzinfo, context: ReplyContext) -> List
     if not isinstance(item, dict):
         todo = "the reply does not match QM's API page; check the QM version and qm.url"
         raise context.bad_reply(f"sent {_list_label(item, index)} that is not an object", todo)
-    plain = _plain_list(item, tz)
-    if plain is not None:
-        return plain
-    return _model_list(item, index, tz, context)
+    parsed = _plain_list(item, tz)
+    if parsed is None:
+        parsed = _model_list(item, index, tz, context)
+    _check_ranges(parsed, context)
+    return parsed
+
+
+# QM is a Java application: a weight is an ``int``, a counter at most a ``long`` (and the
+# state store keeps 64-bit integers). Anything outside is a bad reply, never a value to
+# act on or to write back.
+MAX_WEIGHT = 2**31 - 1
+MAX_COUNT = 2**63 - 1
+
+
+def _check_ranges(item: ListSnapshot, context: ReplyContext) -> None:
+    checks = (
+        ("weight", item.weight, MAX_WEIGHT),
+        ("nNumbersAdded", item.added, MAX_COUNT),
+        ("nNumbersCompleted", item.completed, MAX_COUNT),
+        ("nNumbersPulled", item.pulled, MAX_COUNT),
+    )
+    for field_name, value, top in checks:
+        if 0 <= value <= top:
+            continue
+        bits = abs(value).bit_length()
+        shown = str(value) if bits < 128 else f"a number of about {round(bits * 0.30103)} digits"
+        name = context.redact(item.name)[:60]
+        raise context.bad_reply(
+            f"sent list '{name}' with '{field_name}' out of range ({shown}; expected 0 to {top})",
+            "nothing was written to this campaign; check the QM server and any proxy in front "
+            "of it",
+        )
 
 
 def lists_from_document(
