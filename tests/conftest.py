@@ -1,14 +1,16 @@
-"""Suite-wide isolation: logging configured by one test must not leak into the next."""
+"""Suite-wide fixtures: logging isolation, and the in-process mixer rig of the cycle tests."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
 
 from mixer.logs import LOGGER_NAME
+from tests.cycle_harness import Mixer
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +22,19 @@ def _isolated_logging() -> Iterator[None]:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if h.get_name() == LOGGER_NAME]:
         root.removeHandler(handler)
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator[type[Mixer]]:
+    """``make(lists=..., rules=...)`` builds a ``Mixer`` in the test's folder; every one
+    made is closed after the test."""
+    made: list[Mixer] = []
+
+    class Made(Mixer):
+        def __init__(self, **kw: object) -> None:
+            super().__init__(tmp_path, **kw)  # type: ignore[arg-type]
+            made.append(self)
+
+    yield Made
+    for mixer in made:
+        mixer.close()

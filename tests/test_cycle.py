@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.cycle_harness import Mixer
 
@@ -37,20 +34,6 @@ TWO_LISTS = [
     {"name": "Boost Me", "numbers": 50, "weight": 10},
     {"name": "Plain", "numbers": 50, "weight": 10},
 ]
-
-
-@pytest.fixture
-def make(tmp_path: Path) -> Iterator[type[Mixer]]:
-    made: list[Mixer] = []
-
-    class Made(Mixer):
-        def __init__(self, **kw: object) -> None:
-            super().__init__(tmp_path, **kw)  # type: ignore[arg-type]
-            made.append(self)
-
-    yield Made
-    for mixer in made:
-        mixer.close()
 
 
 def test_dry_run_logs_decisions_and_writes_nothing(make: type[Mixer]) -> None:

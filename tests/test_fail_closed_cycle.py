@@ -3,11 +3,6 @@ guardrail refusals are logged when they begin and when they end, not every cycle
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from mixer.metrics import MixerMetrics
 from tests.cycle_harness import Mixer
 
@@ -27,20 +22,6 @@ LISTS = [
     {"name": "Ten", "numbers": 50, "weight": 10},
     {"name": "Twenty", "numbers": 50, "weight": 20},
 ]
-
-
-@pytest.fixture
-def make(tmp_path: Path) -> Iterator[type[Mixer]]:
-    made: list[Mixer] = []
-
-    class Made(Mixer):
-        def __init__(self, **kw: object) -> None:
-            super().__init__(tmp_path, **kw)  # type: ignore[arg-type]
-            made.append(self)
-
-    yield Made
-    for mixer in made:
-        mixer.close()
 
 
 def test_a_rule_that_raises_leaves_its_list_as_qm_has_it(make: type[Mixer]) -> None:
