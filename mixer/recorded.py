@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
@@ -209,6 +209,7 @@ def read_cycle_records(
         except FileNotFoundError:  # rotated away between listing and opening
             continue
         with handle:
+            handle.seek(_first_offset(handle, _utc_text(since - _LATE_RECORDS)))
             for line in handle:
                 if not line.endswith(b"\n"):
                     continue  # still being written
@@ -231,6 +232,44 @@ def read_cycle_records(
                 if ts is None or not since <= ts < until:
                     continue
                 yield record
+
+
+# Records are appended in time order, but not strictly: a late decision (a write-ahead
+# intent settled by a later cycle) carries its own cycle's time. A seek backs off this far.
+_LATE_RECORDS = timedelta(hours=1)
+_SEEK_STOP = 64 * 1024  # below this many bytes, reading on is cheaper than seeking
+
+
+def _first_offset(handle: BinaryIO, low: str) -> int:
+    """Where to start reading a time-ordered log for records at or after ``low``: the
+    start of a line at or before the first such line, found by bisecting the file's
+    bytes, so a replay of a week reads that week of a months-long log (a rotated file
+    entirely before ``low`` is skipped after a few reads)."""
+    handle.seek(0, 2)
+    lo, hi = 0, handle.tell()
+    while hi - lo > _SEEK_STOP:
+        mid = (lo + hi) // 2
+        handle.seek(mid)
+        handle.readline()  # the rest of the line the seek landed in
+        stamp = _line_time(handle.readline())
+        if stamp is not None and stamp < low:
+            lo = mid
+        else:
+            hi = mid
+    if lo == 0:
+        return 0
+    handle.seek(lo)
+    handle.readline()
+    return handle.tell()
+
+
+def _line_time(line: bytes) -> str | None:
+    """A record line's ``ts`` as written (UTC ISO text), or None when it has none."""
+    at = line.find(b'"ts":"')
+    if at < 0:
+        return None
+    stamp = line[at + 6 : at + 31].decode("ascii", "replace")
+    return stamp if stamp.endswith("+00:00") else None
 
 
 def _decode(line: bytes) -> dict[str, Any] | None:
