@@ -39,7 +39,6 @@ from mixer.engine.rules import RuleSet
 from mixer.errors import MixerError
 from mixer.guardrails import Limits
 from mixer.intents import Intent, late_decision, resolve_intents
-from mixer.metrics import MixerMetrics
 from mixer.plan import CampaignPlan, Decision, RuleError, plan_campaign
 from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
