@@ -50,3 +50,15 @@ def test_help_imports_no_command_module_and_a_command_only_its_own() -> None:
         "mixer.commands.once",
         "mixer.commands._common",
     }
+
+
+def test_the_cycle_path_does_not_load_the_metrics_server() -> None:
+    """`once` builds a runner through the wiring: prometheus_client (the daemon's metrics
+    server) is not among what that imports."""
+    code = (
+        "import sys, mixer.wiring, mixer.commands.once; print('prometheus_client' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"
