@@ -567,33 +567,27 @@ class CycleRunner:
         if standing is not None and plan.stops and standing.signature == signature:
             standing.cycles += 1
             return True
-        if standing is not None:
-            self._append(
-                GuardrailRecord(
-                    now,
-                    cycle_id,
-                    campaign,
-                    mode=self.mode,
-                    guardrail=standing.guardrail,
-                    lists=standing.lists,
-                    reason=f"Ended after {_cycles(standing.cycles)}.",
-                    ended=True,
-                    cycles=standing.cycles,
-                )
+
+        def log(guardrail: str, lists: tuple[str, ...], reason: str, ended: int = 0) -> None:
+            record = GuardrailRecord(
+                now,
+                cycle_id,
+                campaign,
+                mode=self.mode,
+                guardrail=guardrail,
+                lists=lists,
+                reason=reason,
+                ended=bool(ended),
+                cycles=ended or None,
             )
+            self._append(record)
+
+        if standing is not None:
+            ended = f"Ended after {_cycles(standing.cycles)}."
+            log(standing.guardrail, standing.lists, ended, standing.cycles)
             del self._standing_stops[campaign]
         for stop in plan.stops:
-            self._append(
-                GuardrailRecord(
-                    now,
-                    cycle_id,
-                    campaign,
-                    mode=self.mode,
-                    guardrail=stop.guardrail,
-                    lists=stop.lists,
-                    reason=stop.reason,
-                )
-            )
+            log(stop.guardrail, stop.lists, stop.reason)
         if plan.stops:
             first = plan.stops[0]
             self._standing_stops[campaign] = _StandingStop(signature, first.guardrail, first.lists)
