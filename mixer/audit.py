@@ -61,14 +61,14 @@ def _sha256(path: Path) -> str | None:
 def loaded_record(
     now: datetime,
     config_path: Path,
-    rule_files: Sequence[Path],
+    found: Fingerprint,
     *,
     rule_count: int,
     campaigns: Sequence[str],
     mode: str,
 ) -> ConfigRecord:
-    """The ``config`` record of a start-up or reload that put these files in force."""
-    found = fingerprint(config_path, rule_files)
+    """The ``config`` record of a start-up or reload that put the files ``found`` hashed
+    in force."""
     return ConfigRecord(
         now,
         None,

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from mixer.audit import loaded_record, refused_record
+from mixer.audit import Fingerprint, fingerprint, loaded_record, refused_record
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.decisions import DecisionLog
@@ -145,7 +145,7 @@ class CycleRunner:
         log: Any = None,
         mode: Mode | None = None,
         on_result: Callable[[CampaignResult], None] | None = None,
-        rules_hash: str | None = None,
+        fingerprint: Fingerprint | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -159,7 +159,10 @@ class CycleRunner:
         self.limits = limits
         self.engine_settings = engine_settings
         self.on_result = on_result
-        self.rules_hash = rules_hash  # short hash of the rule set, on every cycle record
+        # The config and rule files' hashes, taken once when the runner was built: the
+        # config record and every cycle record (its short form) name the same rule set.
+        self.fingerprint = fingerprint
+        self.rules_hash = fingerprint.short if fingerprint is not None else None
         # Created at the first cycle with more than one campaign, kept until close().
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
@@ -486,12 +489,14 @@ class CycleRunner:
 
     def log_config_loaded(self) -> None:
         """Record the configuration this runner was built with (start-up, reload)."""
-        files = [Path(f.path) for f in self.rules.files]
+        found = self.fingerprint or fingerprint(
+            self.settings.config_path, [Path(f.path) for f in self.rules.files]
+        )
         self._log_config(
             loaded_record(
                 self.clock.now(),
                 self.settings.config_path,
-                files,
+                found,
                 rule_count=sum(len(f.rules) for f in self.rules.files),
                 campaigns=self.settings.campaigns,
                 mode=self.mode,

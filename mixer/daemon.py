@@ -493,14 +493,9 @@ def _seconds(interval: float) -> str:
 
 def _rules_hash(runner: Runner) -> str | None:
     """The hash of the rule set the runner loaded, as its ``config`` event records it
-    (None for a runner without rule files, as tests build)."""
-    from mixer.audit import fingerprint
-
-    rules = getattr(runner, "rules", None)
-    files = getattr(rules, "files", None)
-    if files is None:
-        return None
-    return fingerprint(None, [Path(f.path) for f in files]).rules_hash
+    (None for a runner without one, as tests build)."""
+    found = getattr(runner, "fingerprint", None)
+    return found.rules_hash if found is not None else None
 
 
 def _zone(settings: Settings) -> Any:

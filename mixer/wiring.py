@@ -117,7 +117,7 @@ def build_runner(
         log=log,
         mode=mode,
         on_result=on_result,
-        rules_hash=fingerprint(None, [Path(f.path) for f in rules.files]).short,
+        fingerprint=fingerprint(settings.config_path, [Path(f.path) for f in rules.files]),
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mixer.audit import loaded_record
+from mixer.audit import fingerprint, loaded_record
 from mixer.cli import main
 from mixer.decisions import DecisionLog
 from tests.test_commands import emulator as emulator  # the fixture
@@ -72,7 +72,7 @@ def test_no_note_when_the_daemon_loaded_these_rules_or_nothing_is_known(
     started = loaded_record(
         datetime(2026, 4, 10, 8, tzinfo=UTC),
         config,
-        [rule_file],
+        fingerprint(config, [rule_file]),
         rule_count=1,
         campaigns=["Sales"],
         mode="dry-run",

@@ -23,6 +23,13 @@ from mixer.qm.wire import latest_not_after, parse_last_pull
 from mixer.wiring import build_runner
 
 ZURICH = ZoneInfo("Europe/Zurich")
+# Sets every list with numbers to weight 50: a change the tests can watch for.
+HEAVIER = """\
+rules:
+  - name: heavier
+    when: added > 0
+    set: {weight: 50}
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -130,12 +137,7 @@ rules:
 def test_a_duplicate_list_name_is_never_written(tmp_path: Path) -> None:
     """2(c): a name that appears twice in one reply is never written (an update by name
     could reach either); other lists are; the cycle record says why."""
-    rules = """\
-rules:
-  - name: heavier
-    when: added > 0
-    set: {weight: 50}
-"""
+    rules = HEAVIER
     stub = StatefulQM({"Sales": [qm_list("D", 10), qm_list("D", 20), qm_list("C", 30)]})
     with stub.serve() as url:
         config = stub_config(tmp_path, url, rules)
@@ -221,12 +223,7 @@ rules:
 def test_one_bad_value_fails_its_campaign_only(tmp_path: Path, field: str, value: str) -> None:
     """9: a value out of range is a bad reply for its campaign (an error event naming list
     and field, nothing written there); the other campaign is planned and written."""
-    rules = """\
-rules:
-  - name: heavier
-    when: added > 0
-    set: {weight: 50}
-"""
+    rules = HEAVIER
     item = qm_list("X")
     stub = StatefulQM({"Bad": [item], "Good": [qm_list("Y")]})
     body = json.dumps({"amoCampaignName": "Bad", "lists": [item]})
@@ -251,12 +248,7 @@ rules:
 def test_an_unexpected_exception_is_contained_to_its_campaign(tmp_path: Path) -> None:
     """9: anything raised while one campaign is planned is an error event for that
     campaign, in one line; the other campaigns go on."""
-    rules = """\
-rules:
-  - name: heavier
-    when: added > 0
-    set: {weight: 50}
-"""
+    rules = HEAVIER
     stub = StatefulQM({"Bad": [qm_list("X")], "Good": [qm_list("Y")]})
     with stub.serve() as url:
         config = stub_config(tmp_path, url, rules, campaigns=["Bad", "Good"])
@@ -282,12 +274,7 @@ def test_an_unexpected_exception_while_reading_is_contained_to_its_campaign(
     tmp_path: Path,
 ) -> None:
     """9: a read that raises something outside the error tree fails its campaign only."""
-    rules = """\
-rules:
-  - name: heavier
-    when: added > 0
-    set: {weight: 50}
-"""
+    rules = HEAVIER
     stub = StatefulQM({"Bad": [qm_list("X")], "Good": [qm_list("Y")]})
     with stub.serve() as url:
         config = stub_config(tmp_path, url, rules, campaigns=["Bad", "Good"])

@@ -243,7 +243,7 @@ def test_log_event_config_shows_loads_and_refusals(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`log --event config` lists start-ups and reloads with the rule-set hash and errors."""
-    from mixer.audit import loaded_record, refused_record
+    from mixer.audit import fingerprint, loaded_record, refused_record
     from mixer.cli import main
     from mixer.decisions import DecisionLog
 
@@ -257,7 +257,14 @@ def test_log_event_config_shows_loads_and_refusals(
     rule.write_text("rules: []\n")
     now = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)
     with DecisionLog(tmp_path / "state" / "decisions.jsonl") as log:
-        loaded = loaded_record(now, config, [rule], rule_count=0, campaigns=["Sales"], mode="apply")
+        loaded = loaded_record(
+            now,
+            config,
+            fingerprint(config, [rule]),
+            rule_count=0,
+            campaigns=["Sales"],
+            mode="apply",
+        )
         log.append(loaded.to_json())
         log.append(refused_record(now, config, ["rules/20.yaml:3: bad"]).to_json())
     assert main(["log", "-c", str(config), "--event", "config", "--since", "2024-01-01"]) == 0

@@ -356,11 +356,16 @@ def test_simulated_log_lists_with_markup_in_their_names_round_trip() -> None:
 
 def test_config_changes_are_marked_on_the_timelines() -> None:
     """Start-ups and reloads (applied or refused) become the report's config markers."""
-    from mixer.audit import loaded_record, refused_record
+    from mixer.audit import fingerprint, loaded_record, refused_record
 
     now = datetime(2024, 4, 29, 8, 0, tzinfo=UTC)
     loaded = loaded_record(
-        now, Path("config.yaml"), [], rule_count=4, campaigns=["Sales"], mode="apply"
+        now,
+        Path("config.yaml"),
+        fingerprint(None, []),
+        rule_count=4,
+        campaigns=["Sales"],
+        mode="apply",
     )
     refused = refused_record(now + timedelta(hours=1), Path("config.yaml"), ["x.yaml:3: bad"])
     data = collect([loaded.to_json(), refused.to_json()])
