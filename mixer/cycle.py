@@ -27,8 +27,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from mixer.audit import Fingerprint, fingerprint, loaded_record, refused_record
 from mixer.clock import Clock
 from mixer.config import Settings
@@ -39,6 +37,7 @@ from mixer.engine.rules import RuleSet
 from mixer.errors import MixerError
 from mixer.guardrails import Limits
 from mixer.intents import Intent, late_decision, resolve_intents
+from mixer.logs import get_logger
 from mixer.plan import CampaignPlan, Decision, RuleError, plan_campaign
 from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
@@ -154,7 +153,7 @@ class CycleRunner:
         self.clock = clock
         self.rules = rules
         self.metrics = metrics
-        self.log = log if log is not None else structlog.get_logger("amo-mixer")
+        self.log = log if log is not None else get_logger()
         self.mode: Mode = mode or settings.mode
         self.limits = limits
         self.engine_settings = engine_settings
