@@ -38,7 +38,6 @@ from mixer.errors import MixerError
 from mixer.guardrails import Limits
 from mixer.intents import Intent, late_decision, resolve_intents
 from mixer.logs import get_logger
-from mixer.plan import CampaignPlan, Decision, RuleError, plan_campaign
 from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
 from mixer.records import (
@@ -59,6 +58,7 @@ from mixer.store import StateStore, StoreError
 
 if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
     from mixer.metrics import MixerMetrics
+    from mixer.plan import CampaignPlan, Decision, RuleError  # (the planner: after a read)
 
 PRUNE_EVERY = timedelta(minutes=10)  # how far the history cut moves between two prunes
 
@@ -308,6 +308,8 @@ class CycleRunner:
         memory = self.store.load_memory(campaign)
         memory, settled = self._settle_intents(snapshot, memory)
         history = self.store.history(campaign, since=now - self.settings.history.window)
+        from mixer.plan import plan_campaign  # loaded after the first read, not before it
+
         plan = plan_campaign(
             self.rules.for_campaign(campaign),
             snapshot,

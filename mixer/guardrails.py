@@ -14,10 +14,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from mixer.engine.evaluate import ListEvaluation
 from mixer.engine.memory import ListMemory
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
+
+if TYPE_CHECKING:  # the limits are built before the first QM read; evaluation after it
+    from mixer.engine.evaluate import ListEvaluation
 
 NO_RESERVABLE_LIST = "no-reservable-list"
 

@@ -68,12 +68,15 @@ def test_the_cycle_path_does_not_load_the_metrics_server() -> None:
 
 
 # What `once` has not loaded when it sends its first request: the heavy modules that the
-# read does not need (structlog and its console renderer, rich) or that serve other
-# commands. Each would cost start-up time before QM hears from the mixer.
+# read does not need (structlog and its console renderer, rich; the planner and the
+# evaluator) or that serve other commands. Each would cost start-up time before QM hears
+# from the mixer.
 NOT_BEFORE_THE_FIRST_REQUEST = (
     "structlog",
     "mixer.log_render",
     "rich",
+    "mixer.plan",
+    "mixer.engine.evaluate",
     "prometheus_client",
     "mixer.metrics",
     "apscheduler",
@@ -131,8 +134,9 @@ def test_once_sends_its_first_request_before_loading_what_the_read_does_not_need
     tmp_path: Path,
 ) -> None:
     """By `once`'s first request the config and rules are validated (their modules are
-    loaded) but structlog, rich, the metrics server, the daemon, the report, the emulator
-    and the simulator are not: they would only delay that request."""
+    loaded) but structlog, rich, the planner, the evaluator, the metrics server, the
+    daemon, the report, the emulator and the simulator are not: they would only delay
+    that request."""
     rules = "rules:\n  - {name: boost, when: hour >= 12, set: {weight: 'base_weight * 2'}}\n"
     loaded = _modules_at_first_request(_once_config(tmp_path, rules))
     assert {"mixer.config", "mixer.rulefile.schema", "mixer.engine.rules"} <= loaded
