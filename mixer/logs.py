@@ -157,7 +157,9 @@ def get_logger(name: str = LOGGER_NAME, **initial: Any) -> Any:
     first use: getting a logger (at import, in a constructor) costs nothing.
     """
     if _pending is None and "structlog" in sys.modules:
-        return sys.modules["structlog"].get_logger(name, **initial)
+        import structlog  # (waits if another thread is still importing it)
+
+        return structlog.get_logger(name, **initial)
     return _LazyLogger(name, initial)
 
 
