@@ -182,6 +182,7 @@ class CompiledRules:
     rules: tuple[Rule, ...]
     steps: tuple[CompiledRule, ...]
     watched: tuple[str, ...]
+    values: Callable[[Mapping[str, object]], tuple[object, ...]]  # the watched facts'
     flags: tuple[frozenset[str], ...]  # the facts behind each flag ``blocked`` returns
     run: ListRun
     source: str  # the generated function, for a reader debugging the engine
@@ -191,7 +192,10 @@ class CompiledRules:
     def nulls(self, facts: Mapping[str, object]) -> frozenset[str]:
         """The watched facts that are null for this list (a fact the list lacks is not
         null: the condition reports it as an error)."""
-        values = tuple(map(facts.get, self.watched))
+        try:
+            values = self.values(facts)
+        except KeyError:  # an extra `lists:` fact this list does not have
+            values = tuple(map(facts.get, self.watched))
         if None not in values:
             return _NO_NULLS
         nulls = frozenset(compress(self.watched, map(_IS_NONE, values)))
@@ -255,7 +259,13 @@ def _compile(rules: tuple[Rule, ...]) -> CompiledRules:
     namespace: dict[str, Any] = {}
     exec(compile(source, "<compiled rules>", "exec"), namespace)  # our own template only
     run: ListRun = namespace["_factory"](constants)
-    return CompiledRules(rules, steps, watched, flags, run, source, {}, {})
+    # One name more than needed, so itemgetter always returns a tuple.
+    values = itemgetter(*watched, watched[0]) if watched else _no_values
+    return CompiledRules(rules, steps, watched, values, flags, run, source, {}, {})
+
+
+def _no_values(_facts: Mapping[str, object]) -> tuple[object, ...]:
+    return ()
 
 
 # -- code generation ------------------------------------------------------------------
