@@ -212,7 +212,7 @@ def _list_facts(
     last_pull = item.last_pull
     idle = None
     if last_pull is not None:
-        last_pull = localize(last_pull, tz)
+        last_pull = last_pull.astimezone(tz) if last_pull.tzinfo else last_pull.replace(tzinfo=tz)
         idle = max((utc_now - last_pull).total_seconds() / 60, 0.0)
     pull_rate, complete_rate = _rates(item, samples, utc_now, settings)
     eta = unpulled / pull_rate if pull_rate is not None and pull_rate > 0 else None
@@ -237,8 +237,17 @@ def _list_facts(
             behind = pull_rate < required
     refill_minutes, fresh = _fresh(item, samples, utc_now, unpulled)
     since_change = None
-    if mem is not None and mem.last_change_at is not None:
-        since_change = max((utc_now - mem.last_change_at).total_seconds() / 60, 0.0)
+    if mem is None:
+        base_weight, paused_by_mixer, base_paused, hold = item.weight, False, item.paused, False
+    else:
+        base_weight, paused_by_mixer, base_paused = (
+            mem.base_weight,
+            mem.paused_by_mixer,
+            mem.human_paused,
+        )
+        hold = mem.manual_hold_until is not None and utc_now < mem.manual_hold_until
+        if mem.last_change_at is not None:
+            since_change = max((utc_now - mem.last_change_at).total_seconds() / 60, 0.0)
     facts: dict[str, object] = {
         "list": item.name,
         "notes": item.notes,
@@ -268,11 +277,11 @@ def _list_facts(
         "overdue": overdue,
         "minutes_since_refill": refill_minutes,
         "fresh_numbers": fresh,
-        "base_weight": item.weight if mem is None else mem.base_weight,
-        "paused_by_mixer": False if mem is None else mem.paused_by_mixer,
-        "base_paused": item.paused if mem is None else mem.human_paused,
+        "base_weight": base_weight,
+        "paused_by_mixer": paused_by_mixer,
+        "base_paused": base_paused,
         "minutes_since_change": since_change,
-        "manual_hold": False if mem is None else mem.in_manual_hold(utc_now),
+        "manual_hold": hold,
         "tags": tuple(meta.tags),
         "priority": meta.priority,
         "standby": meta.standby,
