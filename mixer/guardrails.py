@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import NamedTuple
 
 from mixer.engine.evaluate import ListEvaluation
 from mixer.engine.memory import ListMemory
@@ -43,9 +44,9 @@ class GuardrailStop:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ListOutcome:
-    """What the guardrails made of one list's evaluation (every list, changed or not)."""
+class ListOutcome(NamedTuple):
+    """What the guardrails made of one list's evaluation (every list, changed or not; a
+    tuple: one is made per list per cycle)."""
 
     list: str
     weight: int
