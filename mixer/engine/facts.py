@@ -212,8 +212,11 @@ def _list_facts(
     last_pull = item.last_pull
     idle = None
     if last_pull is not None:
-        last_pull = last_pull.astimezone(tz) if last_pull.tzinfo else last_pull.replace(tzinfo=tz)
+        if last_pull.tzinfo is None:
+            last_pull = last_pull.replace(tzinfo=tz)
+        # Before the conversion to local time: a UTC time subtracts without a zone lookup.
         idle = max((utc_now - last_pull).total_seconds() / 60, 0.0)
+        last_pull = last_pull.astimezone(tz)
     pull_rate, complete_rate = _rates(item, samples, utc_now, settings)
     eta = unpulled / pull_rate if pull_rate is not None and pull_rate > 0 else None
     deadline = (
@@ -306,11 +309,13 @@ def _rates(
     cycle). The snapshot itself is the last sample when none is at ``now``.
     """
     size = len(samples)
+    if not size:
+        return None, None  # the snapshot alone spans no time
     cut = now - settings.history_window
     # The store hands over the window already cut, ending at now: check the ends before
     # bisecting (same indices either way).
-    start = 0 if not size or samples[0].ts >= cut else bisect_left(samples, cut, key=_sample_ts)
-    if size and samples[-1].ts <= now:
+    start = 0 if samples[0].ts >= cut else bisect_left(samples, cut, key=_sample_ts)
+    if samples[-1].ts <= now:
         end = size
     else:
         end = bisect_right(samples, now, lo=start, key=_sample_ts)
@@ -320,7 +325,7 @@ def _rates(
     if last.ts < now:
         last = HistorySample(ts=now, pulled=item.pulled, completed=item.completed, added=item.added)
     span = last.ts - first.ts
-    if span <= timedelta(0) or span < settings.min_history:
+    if span <= _NO_TIME or span < settings.min_history:
         return None, None
     hours = span.total_seconds() / 3600
     return (
@@ -357,6 +362,9 @@ def _fresh(
     fresh = min(max(item.added - first, 0), unpulled)
     minutes = None if refill is None else max((now - refill).total_seconds() / 60, 0.0)
     return minutes, fresh
+
+
+_NO_TIME = timedelta(0)
 
 
 def _sample_ts(sample: HistorySample) -> datetime:
