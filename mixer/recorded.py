@@ -203,6 +203,9 @@ def read_cycle_records(
     # Whole seconds, as the log writes them: the cut rounds outwards, the exact test is below.
     low = _utc_text(since)
     high = _utc_text(until + timedelta(seconds=1) if until.microsecond else until)
+    # Past this, no record can be in the span (records are late by at most _LATE_RECORDS):
+    # a replay of last week stops at the end of last week, not at the end of the log.
+    done = _utc_text(until + _LATE_RECORDS + timedelta(seconds=1))
     for file in log_files(path):
         try:
             handle = open(file, "rb")  # noqa: SIM115 - closed below
@@ -222,6 +225,8 @@ def read_cycle_records(
                     at = line.find(b'"ts":"', end)
                     stamp = line[at + 6 : at + 31].decode("ascii", "replace")
                     if at > 0 and stamp.endswith("+00:00") and not low <= stamp < high:
+                        if stamp >= done:
+                            break
                         continue
                 record = _decode(line)
                 if record is None or record.get("event") not in events:
