@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from mixer.engine.expressions import Expression, ExpressionEvaluationError
+from mixer.engine.facts import NEVER_NULL
 from mixer.engine.memory import RuleMemory
 from mixer.engine.rules import Rule
 from mixer.engine.trace import Row, RuleOutcome, Skipped
@@ -174,9 +175,10 @@ class Fired:
 class CompiledRules:
     """A campaign's rules compiled: ``run`` evaluates them all for one list.
 
-    ``watched`` is every fact a ``when`` or a ``set.weight`` reads (the only facts whose
-    nullness matters); ``blocked(nulls)`` says, per condition and per weight, whether one
-    of its facts is null — computed once per set of null facts, which few lists differ in.
+    ``watched`` is every fact a ``when`` or a ``set.weight`` reads that can be null (the
+    only facts whose nullness matters); ``blocked(nulls)`` says, per condition and per
+    weight, whether one of its facts is null — computed once per set of null facts, which
+    few lists differ in.
     """
 
     rules: tuple[Rule, ...]
@@ -253,7 +255,7 @@ def _compile(rules: tuple[Rule, ...]) -> CompiledRules:
         if rule.when is not None:
             names.update(rule.when.names)
         names.update(rule.weight_names)
-    watched = tuple(sorted(names))
+    watched = tuple(sorted(names - NEVER_NULL))
     steps = tuple(CompiledRule.of(rule) for rule in rules)
     source, constants, flags = _generate(steps)
     namespace: dict[str, Any] = {}
