@@ -33,7 +33,8 @@ from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.rules import RuleSet
 from mixer.guardrails import Limits
 from mixer.plan import plan_campaign
-from mixer.recorded import RecordedCycle
+from mixer.recorded import RecordedCycle, RecordedList
+from mixer.snapshot import ListSnapshot
 
 State = tuple[int, bool]  # (weight, paused)
 Progress = Callable[[str, float], None]
@@ -180,6 +181,8 @@ class _CampaignReplay:
     shadow: dict[str, State] = field(default_factory=dict)  # QM under the new rules
     expected: dict[str, State] = field(default_factory=dict)  # the recording's next state
     decided: dict[str, tuple[State, State]] = field(default_factory=dict)  # (old, new)
+    # The lists read last cycle, handed back when unchanged (RecordedCycle.snapshot).
+    read: dict[str, tuple[RecordedList, int, bool, ListSnapshot]] = field(default_factory=dict)
     last_ts: datetime | None = None
 
 
@@ -275,7 +278,7 @@ def _replay_cycle(
             del samples[0]
         samples.append(sample)
 
-    snapshot = cycle.snapshot(shadow)
+    snapshot = cycle.snapshot(shadow, state.read)
     plan = plan_campaign(
         rules.for_campaign(cycle.campaign),
         snapshot,

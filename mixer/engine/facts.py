@@ -121,6 +121,49 @@ FACT_TYPES: Mapping[str, ValueType] = {
 }
 
 
+# Built-in facts that always have a value (docs/rules.md: null "never"): the engine looks
+# for null facts only among the others. tests/test_facts.py holds this to the facts built.
+NEVER_NULL: frozenset[str] = frozenset(
+    {
+        "campaign",
+        "list",
+        "notes",
+        "weight",
+        "paused",
+        "list_state",
+        "dialer_state",
+        "can_reserve",
+        "completed_state",
+        "added",
+        "completed",
+        "pulled",
+        "remaining",
+        "unpulled",
+        "in_flight",
+        "has_deadline",
+        "overdue",
+        "fresh_numbers",
+        "campaign_open_lists",
+        "campaign_reservable_lists",
+        "campaign_deadline_lists",
+        "campaign_overdue_lists",
+        "campaign_unpulled",
+        "campaign_total_weight",
+        "base_weight",
+        "paused_by_mixer",
+        "base_paused",
+        "manual_hold",
+        "now",
+        "hour",
+        "minute",
+        "weekday",
+        "date",
+        "tags",
+        "standby",
+    }
+)
+
+
 _FACT_JSON_TYPES: Mapping[ValueType, dict[str, object]] = {
     ValueType.NUMBER: {"type": ["number", "null"]},
     ValueType.BOOL: {"type": ["boolean", "null"]},
@@ -315,10 +358,7 @@ def _rates(
     # The store hands over the window already cut, ending at now: check the ends before
     # bisecting (same indices either way).
     start = 0 if samples[0].ts >= cut else bisect_left(samples, cut, key=_sample_ts)
-    if samples[-1].ts <= now:
-        end = size
-    else:
-        end = bisect_right(samples, now, lo=start, key=_sample_ts)
+    end = size if samples[-1].ts <= now else bisect_right(samples, now, lo=start, key=_sample_ts)
     if start >= end:
         return None, None  # the snapshot alone spans no time
     first, last = samples[start], samples[end - 1]
