@@ -34,7 +34,6 @@ POOL_FACT_TYPES: Mapping[str, ValueType] = {
     "pool_deadline_rank": N,
     "pool_deadline_share": N,
     "pool_reservable_deadline_rank": N,
-    "pool_behind_ahead": N,
     "pool_unpulled": N,
     "pool_pull_rate_per_hour": N,
     "pool_required_rate_per_hour": N,
@@ -65,7 +64,6 @@ def pool_facts(campaigns: Mapping[str, ListFacts]) -> PoolFacts:
     required: float | None = None
     deadlines: set[float] = set()
     reservable: set[float] = set()  # the deadlines of the ranked lists QM can draw from now
-    behind: list[float] = []  # the deadlines of the ranked lists behind schedule
     keys: dict[_Key, float] = {}
     weights: list[tuple[_Key, float, float]] = []
     for campaign, lists in campaigns.items():
@@ -90,13 +88,10 @@ def pool_facts(campaigns: Mapping[str, ListFacts]) -> PoolFacts:
                     deadlines.add(keys[key])
                     if facts["can_reserve"] is True and facts["paused"] is not True:
                         reservable.add(keys[key])
-                    if facts["behind_schedule"] is True:
-                        behind.append(keys[key])
             if facts["paused"] is not True:
                 weights.append((key, _number(facts["weight"]), _number(facts["base_weight"])))
     ranked = sorted(deadlines)
     ranked_reservable = sorted(reservable)
-    behind.sort()
     cap = rate if rate is not None and rate > 0 else math.inf
     needs: dict[_Key, float] = {}
     for campaign, lists in campaigns.items():
@@ -132,9 +127,6 @@ def pool_facts(campaigns: Mapping[str, ListFacts]) -> PoolFacts:
                 "pool_reservable_deadline_rank": None
                 if deadline_key is None
                 else 1 + bisect_left(ranked_reservable, deadline_key),
-                "pool_behind_ahead": None
-                if deadline_key is None
-                else bisect_left(behind, deadline_key),
                 **others(key),
             }
     return result
