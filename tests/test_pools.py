@@ -440,3 +440,61 @@ def test_replay_without_the_pool_decides_otherwise(pooled_run: Path) -> None:
         limits=Limits(manual_hold=timedelta(minutes=30)),
     )
     assert any(c.new[0] == 100 and c.old[0] < 100 for c in result.changes)
+
+
+# -- explain ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loopback_qm() -> Any:
+    from mixer.emulator.app import create_app
+    from mixer.emulator.server import serve
+
+    app = create_app("default", dialer=False)  # campaigns Sales and My Campaign
+    with serve(app, host="127.0.0.1", port=0) as base_url:
+        yield app, base_url
+
+
+def test_explain_reads_the_pool_for_the_pool_facts(
+    tmp_path: Path,
+    loopback_qm: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`explain` on a campaign of a pool reads the pool's other campaigns live: the pool
+    facts count their lists."""
+    monkeypatch.setenv("AMO_MIXER_QM_PASSWORD", "bot")
+    app, url = loopback_qm
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules:\n  - name: r\n    when: pool_campaigns > 1\n    set: {weight: 50}\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "qm": {"url": url, "user": "robot", "timezone": "Europe/Zurich"},
+                "campaigns": ["Sales", "My Campaign"],
+                "agent_pools": [["Sales", "My Campaign"]],
+                "rules": ["rules/*.yaml"],
+                "state_dir": "state",
+            }
+        ),
+        encoding="utf-8",
+    )
+    sales = app.state.campaigns["Sales"]
+    name = next(iter(sales))
+    args = ["explain", "-c", str(config), "--campaign", "Sales", "--list", name, "--json"]
+    assert main(args) == 0
+    facts = json.loads(capsys.readouterr().out)["facts"]
+    assert facts["pool_campaigns"] == 2
+    everyone = sum(
+        item.weight
+        for lists in app.state.campaigns.values()
+        for item in lists.values()
+        if not item.paused
+    )
+    assert facts["pool_total_weight"] == everyone - sales[name].weight
+    assert facts["pool_total_weight"] > facts["campaign_total_weight"]
