@@ -65,7 +65,10 @@ class RuleOutcome(NamedTuple):
     effect: Mapping[str, object]  # empty: not fired
 
 
-Row = Skipped | RuleOutcome
+# A float is the row of a rule without timers whose computed weight was applied: its
+# outcome is ``RuleOutcome(True, (), None, None, None, {paused?, "weight": row})``, spelled
+# out by ``trace_row`` (a float is the cheapest record the collector never scans).
+Row = Skipped | RuleOutcome | float
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,10 @@ def trace_row(rule: Rule, row: Row, facts: Mapping[str, object]) -> RuleTrace:
             stopped_here=False,
             note=row.value,
         )
+    if isinstance(row, float):
+        applied: dict[str, object] = {} if rule.paused is None else {"paused": rule.paused}
+        applied["weight"] = row
+        row = RuleOutcome(True, (), None, None, None, applied)
     outcome = _CONDITION_FALSE if isinstance(row, Skipped) else row
     condition, nulls, error, pending, cooldown_left, effect = outcome
     fired = bool(effect)
