@@ -126,10 +126,13 @@ def test_a_lone_campaign_is_its_own_pool_and_its_pool_facts_equal_its_campaign_f
                     HistorySample(NOW - timedelta(minutes=30), max(pulled - 10, 0), 0, added)
                 ]
         facts = _facts("Sales", *lists, memory=memory, history=history)
+        general = pool_facts({"Sales": facts})["Sales"]
         for name, values in facts.items():
             assert values["pool_campaigns"] == 1
             for pool_name, campaign_name in PAIRS.items():
                 assert values[pool_name] == values[campaign_name], (name, pool_name, values)
+            # The general pool computation over the campaign alone agrees, fact by fact.
+            assert general[name] == {key: values[key] for key in POOL_FACT_TYPES}, name
 
 
 def test_the_pool_deadline_rank_orders_deadlines_across_campaigns() -> None:

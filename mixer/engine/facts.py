@@ -30,7 +30,7 @@ from mixer.deadline_tag import find_deadline_tag
 from mixer.engine.expressions import ValueType
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.metadata import ListMetadata
-from mixer.engine.pool import POOL_FACT_TYPES, lone_campaign_pool
+from mixer.engine.pool import POOL_FACT_TYPES, add_lone_pool_facts
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 # Below this many hours a deadline is treated as this close, so the required rate of an
@@ -197,9 +197,10 @@ def compute_facts(
     }
     _add_campaign_facts(snapshot, per_list, clock)
     if pool is None or any(name not in pool for name in per_list):
-        pool = lone_campaign_pool(snapshot.campaign, per_list)
-    for name, facts in per_list.items():
-        facts.update(pool[name])
+        add_lone_pool_facts(per_list)
+    else:
+        for name, facts in per_list.items():
+            facts.update(pool[name])
     return per_list
 
 

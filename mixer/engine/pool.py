@@ -19,9 +19,11 @@ mapping per campaign of the pool; the cycle gathers them once the pool's reads a
 from __future__ import annotations
 
 import math
+import operator
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import cast
 
 from mixer.engine.expressions import ValueType
 
@@ -132,9 +134,53 @@ def pool_facts(campaigns: Mapping[str, ListFacts]) -> PoolFacts:
     return result
 
 
+# Each pool fact with a campaign twin: for a campaign that is its own pool they are equal.
+TWINS: Mapping[str, str] = {
+    "pool_deadline_lists": "campaign_deadline_lists",
+    "pool_overdue_lists": "campaign_overdue_lists",
+    "pool_deadline_rank": "deadline_rank",
+    "pool_deadline_share": "deadline_share",
+    "pool_unpulled": "campaign_unpulled",
+    "pool_pull_rate_per_hour": "campaign_pull_rate_per_hour",
+    "pool_required_rate_per_hour": "campaign_required_rate_per_hour",
+    "pool_max_base_weight": "campaign_max_base_weight",
+    "pool_max_weight": "campaign_max_weight",
+    "pool_min_weight": "campaign_min_weight",
+    "pool_total_weight": "campaign_total_weight",
+}
+_POOL_NAMES = tuple(TWINS)
+_TWIN_VALUES = operator.itemgetter(*TWINS.values())
+
+
 def lone_campaign_pool(campaign: str, lists: ListFacts) -> dict[str, dict[str, object]]:
-    """The pool facts of a campaign that shares agents with no other (its own pool)."""
-    return pool_facts({campaign: lists})[campaign]
+    """The pool facts of a campaign that shares agents with no other (its own pool): what
+    ``pool_facts({campaign: lists})`` gives (a test holds the two equal)."""
+    copies = {name: dict(facts) for name, facts in lists.items()}
+    add_lone_pool_facts(copies)
+    return {name: {key: facts[key] for key in POOL_FACT_TYPES} for name, facts in copies.items()}
+
+
+def add_lone_pool_facts(lists: Mapping[str, dict[str, object]]) -> None:
+    """Add to each list's facts the pool facts of a campaign that is its own pool, taken
+    from its campaign facts (one pass: every campaign in no pool pays it each cycle)."""
+    # Dense ranks order the deadlines as the deadlines do: count the reservable ranks ahead.
+    reservable = sorted(
+        {
+            cast(int, facts["deadline_rank"])
+            for facts in lists.values()
+            if facts["deadline_rank"] is not None
+            and facts["can_reserve"] is True
+            and facts["paused"] is not True
+        }
+    )
+    names, values = _POOL_NAMES, _TWIN_VALUES
+    for facts in lists.values():
+        facts.update(zip(names, values(facts), strict=True))
+        facts["pool_campaigns"] = 1
+        rank = facts["deadline_rank"]
+        facts["pool_reservable_deadline_rank"] = (
+            None if rank is None else 1 + bisect_left(reservable, cast(int, rank))
+        )
 
 
 def _others(weights: list[tuple[_Key, float, float]]) -> Callable[[_Key], dict[str, object]]:
