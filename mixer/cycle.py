@@ -7,7 +7,10 @@ read, plan, write, verify, log — started as soon as a worker is free, at most
 most that many requests in flight, reads and writes together, and a campaign's write
 follows its own read at once: the window in which a supervisor's change could be
 overwritten unseen is one campaign's plan, measured as ``read_to_write_ms``. A campaign
-whose read fails gets no write this cycle; the others carry on. The state store and the
+whose read fails gets no write this cycle; the others carry on. Campaigns that share
+agents (config ``agent_pools``) are one pipeline: read each, then plan each with the
+``pool_*`` facts over all of them that were read (``mixer.engine.pool``), then write,
+verify and log each. The state store and the
 decision log each have one writer (their lock and their single connection or file);
 a campaign's records keep their order. Every outcome lands in the decision log as a
 typed record (``mixer.records``), and the log is fsynced before the cycle returns.
