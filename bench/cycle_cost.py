@@ -2,10 +2,15 @@
 
     python bench/cycle_cost.py [--section all|rules|big|concurrency|startup|curve]
                                [--repeat 3] [--against OTHER_TREE] [--plot FILE.png]
+                               [--command PATH/TO/amo-mixer]
 
 Black-box: a loopback QM emulator (``amo-mixer emulator``, a generated scenario) and the
 installed command (``amo-mixer once``) in fresh processes; CPU is the child's user+system
 time (``wait4``), wall time is the parent's clock. Nothing here asserts on time.
+``--command`` names the installed command to run (default: ``amo-mixer`` on PATH), e.g.
+a user's install in a fresh venv, which has none of a development machine's extra
+packages (rich, click, trio) that httpx and httpcore import when they are present.
+Children run with bytecode caches, as a pip-installed package does.
 
 Sections:
 
@@ -64,12 +69,13 @@ class Tree:
 
     label: str
     source: Path | None = None  # None: the installed command
+    installed: str = "amo-mixer"  # which one: on PATH, or a path (another venv's)
 
     def command(self) -> list[str]:
         if self.source is None:
-            found = shutil.which("amo-mixer")
+            found = shutil.which(self.installed)
             if found is None:
-                raise SystemExit("amo-mixer is not installed in this environment")
+                raise SystemExit(f"{self.installed} is not installed in this environment")
             return [found]
         return [sys.executable, "-m", "mixer"]
 
@@ -81,6 +87,10 @@ class Tree:
     def env(self) -> dict[str, str]:
         env = dict(os.environ, AMO_MIXER_QM_PASSWORD=PASSWORD)
         env.pop("AMO_MIXER_CONFIG", None)
+        # An installed package runs from bytecode (pip compiles it); with this set, a
+        # source tree would be compiled afresh at every start (~60 ms here), which no
+        # user's install pays. The first run writes the caches, the next ones use them.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if self.source is not None:
             env["PYTHONPATH"] = str(self.source)
         return env
@@ -471,9 +481,12 @@ def _refusing_listener() -> Iterator[tuple[str, list[float]]]:
 def section_startup(trees: Sequence[Tree], repeat: int) -> None:
     print("\n== startup: --help, and once from process start to its first request ==")
     for tree in trees:
+        run_command(tree, ["--help"])  # a source tree's first start writes its bytecode
         helps = [run_command(tree, ["--help"]).wall for _ in range(repeat * 3)]
         firsts = []
         with tempfile.TemporaryDirectory() as tmp:
+            with _refusing_listener() as (url, _first):
+                once(tree, write_config(Path(tmp), url, 1, rules_text(1)))
             for _ in range(repeat * 3):
                 with _refusing_listener() as (url, first):
                     config = write_config(Path(tmp), url, 1, rules_text(1))
@@ -563,8 +576,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--against", type=Path, help="another source tree to run beside")
     parser.add_argument("--plot", type=Path, help="curve: write the PNG here")
+    parser.add_argument(
+        "--command",
+        default="amo-mixer",
+        help="the installed amo-mixer to run (default: the one on PATH), e.g. a user's "
+        "venv/bin/amo-mixer from pip install '.[report]'",
+    )
     args = parser.parse_args(argv)
-    trees = [Tree("installed")]
+    trees = [Tree("installed", installed=args.command)]
     if args.against is not None:
         trees.append(Tree(args.against.name or str(args.against), args.against.resolve()))
     print(

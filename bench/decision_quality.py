@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mixer.emulator.scenario import load_scenario, shipped_scenarios
 from mixer.shipped import shipped_rule_files
-from mixer.simulate import BacktestResult, backtest
+from mixer.simulate.backtest import BacktestResult, backtest
 from mixer.simulate.gate import gate_failures
 
 

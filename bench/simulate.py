@@ -30,7 +30,7 @@ from typing import Any
 
 from mixer.emulator.scenario import Scenario
 from mixer.shipped import shipped_rule_files
-from mixer.simulate import run_strategy
+from mixer.simulate.backtest import run_strategy
 from mixer.simulate.workdir import scratch_dir
 
 CAMPAIGNS = 4

@@ -30,20 +30,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from mixer.audit import Fingerprint, fingerprint, loaded_record, refused_record
 from mixer.clock import Clock
 from mixer.config import Settings
 from mixer.decisions import DecisionLog
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import HistorySample, ListMemory
-from mixer.engine.pool import pool_facts
 from mixer.engine.rules import RuleSet
 from mixer.errors import MixerError
 from mixer.guardrails import Limits
 from mixer.intents import Intent, late_decision, resolve_intents
-from mixer.plan import CampaignPlan, Decision, RuleError, campaign_facts, plan_campaign
+from mixer.logs import get_logger
 from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
 from mixer.records import (
@@ -64,6 +61,7 @@ from mixer.store import StateStore, StoreError
 
 if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
     from mixer.metrics import MixerMetrics
+    from mixer.plan import CampaignPlan, Decision, RuleError  # (the planner: after a read)
 
 PRUNE_EVERY = timedelta(minutes=10)  # how far the history cut moves between two prunes
 
@@ -168,7 +166,7 @@ class CycleRunner:
         self.clock = clock
         self.rules = rules
         self.metrics = metrics
-        self.log = log if log is not None else structlog.get_logger("amo-mixer")
+        self.log = log if log is not None else get_logger()
         self.mode: Mode = mode or settings.mode
         self.limits = limits
         self.engine_settings = engine_settings
@@ -273,6 +271,9 @@ class CycleRunner:
     ) -> dict[str, dict[str, dict[str, object]]]:
         """The ``pool_*`` facts of every list of the campaigns read, from the facts each
         campaign's plan will compute (pure, as the plan)."""
+        from mixer.engine.pool import pool_facts  # the planner: after a read, as plan_campaign
+        from mixer.plan import campaign_facts
+
         return pool_facts(
             {
                 campaign: campaign_facts(
@@ -393,6 +394,8 @@ class CycleRunner:
             return CampaignResult(campaign, "error", error=read.message)
         one = staged if staged is not None else self._stage(campaign, read, now)
         snapshot, settled = one.snapshot, one.settled
+        from mixer.plan import plan_campaign  # loaded after the first read, not before it
+
         plan = plan_campaign(
             self.rules.for_campaign(campaign),
             snapshot,

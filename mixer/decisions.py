@@ -22,10 +22,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from mixer import json_codec
 from mixer.closing import Closing
+from mixer.logs import get_logger
 from mixer.records import parse_ts
 
 DECISION_CSV_COLUMNS = (
@@ -43,7 +42,7 @@ DECISION_CSV_COLUMNS = (
 )
 TAIL_CHUNK = 64 * 1024
 
-log = structlog.get_logger("amo-mixer.decisions")
+log = get_logger("amo-mixer.decisions")
 
 
 class DecisionLog(Closing):

@@ -14,10 +14,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, NamedTuple
 
-from mixer.engine.evaluate import ListEvaluation
 from mixer.engine.memory import ListMemory
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
+
+if TYPE_CHECKING:  # the limits are built before the first QM read; evaluation after it
+    from mixer.engine.evaluate import ListEvaluation
 
 NO_RESERVABLE_LIST = "no-reservable-list"
 
@@ -43,9 +46,9 @@ class GuardrailStop:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ListOutcome:
-    """What the guardrails made of one list's evaluation (every list, changed or not)."""
+class ListOutcome(NamedTuple):
+    """What the guardrails made of one list's evaluation (every list, changed or not; a
+    tuple: one is made per list per cycle)."""
 
     list: str
     weight: int

@@ -6,24 +6,34 @@ named like a password, an authorization header, a secret or a token is redacted 
 rendering, whatever code logged it. Standard-library loggers (APScheduler, httpx) go
 through the same renderer, quieted to warnings unless ``--debug``. A QM read that is
 retried logs one ``qm_retry`` line (debug only for one-shot commands).
+
+structlog itself (``mixer.log_render``) is imported when the first line is logged, not
+when logging is configured: a one-shot command that logs nothing before its first QM
+request does not pay tens of milliseconds of imports for it. Every logger the mixer
+uses comes from ``get_logger`` here, which applies the configuration first.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+import threading
+from collections.abc import Callable, Mapping, MutableMapping
 from contextlib import AbstractContextManager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import stamina
-import structlog
-from stamina.instrumentation import RetryDetails, RetryHook
-from structlog.typing import EventDict, Processor
+if TYPE_CHECKING:
+    from stamina.instrumentation import RetryDetails, RetryHook
+    from structlog.typing import EventDict
 
 LOGGER_NAME = "amo-mixer"
 REDACTED = "[redacted]"
 SECRET_WORDS = ("password", "passwd", "authorization", "secret", "token", "credential")
+
+# The structlog configuration ``configure_logging`` asked for and nothing has applied
+# yet (structlog not imported): applied by the first logger used, under the lock.
+_pending: Callable[[], None] | None = None
+_pending_lock = threading.Lock()
 
 
 def redact_secrets(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
@@ -53,40 +63,31 @@ def configure_logging(
     ``quiet`` keeps only warnings and errors: for one-shot commands whose own output
     already says what happened.
     """
+    global _pending
     out = sys.stdout if stream is None else stream
-    as_json = not _isatty(out) if json is None else json
+    as_json = not isatty(out) if json is None else json
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        redact_secrets,
-    ]
-    renderer: Processor
-    if as_json:
-        renderer = structlog.processors.JSONRenderer()
-        tail: list[Processor] = [structlog.processors.format_exc_info, renderer]
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(out))
-        tail = [renderer]
-    structlog.configure(
-        processors=[*shared, structlog.processors.StackInfoRenderer(), *tail],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=_SafePrintLoggerFactory(out),
-        cache_logger_on_first_use=False,
-    )
+
+    def apply() -> None:
+        from mixer.log_render import configure_structlog
+
+        configure_structlog(out, as_json=as_json, level=level)
+
+    with _pending_lock:
+        if "structlog" in sys.modules:  # already paid for: configure it now
+            _pending = None
+            apply()
+        else:
+            _pending = apply
 
     handler = _SafeStreamHandler(out)
     handler.set_name(LOGGER_NAME)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
-        )
-    )
+    handler.setFormatter(_RenderingFormatter(out, as_json=as_json))
     # stamina would log each retry as its own raw event; one readable line of ours
     # instead, and none at all for one-shot commands unless --debug (their one-line
     # error after the last attempt already says it all).
+    import stamina.instrumentation  # the QM client's retries: loaded with it anyway
+
     stamina.instrumentation.set_on_retry_hooks([_retry_hook(quiet=quiet)])
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == LOGGER_NAME]:
@@ -95,26 +96,35 @@ def configure_logging(
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
-class _SafePrintLogger(structlog.PrintLogger):
-    """A print logger that drops a line it cannot write (a closed or broken stdout pipe):
-    logging must never raise into the daemon's control thread or a cycle."""
+def _structlog() -> Any:
+    """structlog, with the configuration ``configure_logging`` asked for applied."""
+    global _pending
+    import structlog
 
-    def msg(self, message: str) -> None:
-        try:
-            super().msg(message)
-        except (OSError, ValueError):
-            pass
-
-    log = debug = info = warn = warning = msg
-    fatal = failure = err = error = critical = exception = msg
+    if _pending is not None:
+        with _pending_lock:  # cleared only once applied: no logger sees it half-done
+            if _pending is not None:
+                _pending()
+                _pending = None
+    return structlog
 
 
-class _SafePrintLoggerFactory:
-    def __init__(self, file: TextIO) -> None:
-        self._file = file
+class _RenderingFormatter(logging.Formatter):
+    """Renders standard-library records as structlog does; built at the first record."""
 
-    def __call__(self, *_args: Any) -> _SafePrintLogger:
-        return _SafePrintLogger(self._file)
+    def __init__(self, out: TextIO, *, as_json: bool) -> None:
+        super().__init__()
+        self._out = out
+        self._as_json = as_json
+        self._formatter: logging.Formatter | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self._formatter is None:
+            _structlog()
+            from mixer.log_render import stdlib_formatter
+
+            self._formatter = stdlib_formatter(self._out, as_json=self._as_json)
+        return self._formatter.format(record)
 
 
 class _SafeStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -140,12 +150,34 @@ def _retry_hook(*, quiet: bool) -> RetryHook:
     return on_retry
 
 
-def get_logger(**initial: Any) -> Any:
-    """The project's logger (a structlog bound logger), with ``initial`` fields bound."""
-    return structlog.get_logger(LOGGER_NAME, **initial)
+def get_logger(name: str = LOGGER_NAME, **initial: Any) -> Any:
+    """The project's logger (a structlog bound logger), with ``initial`` fields bound.
+
+    Until structlog is loaded this is a stand-in that loads and configures it at its
+    first use: getting a logger (at import, in a constructor) costs nothing.
+    """
+    if _pending is None and "structlog" in sys.modules:
+        import structlog  # (waits if another thread is still importing it)
+
+        return structlog.get_logger(name, **initial)
+    return _LazyLogger(name, initial)
 
 
-def _isatty(stream: TextIO) -> bool:
+class _LazyLogger:
+    """A structlog logger that is made (structlog imported, configured) at first use."""
+
+    def __init__(self, name: str, initial: dict[str, Any]) -> None:
+        self._name = name
+        self._initial = initial
+        self._logger: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._logger is None:
+            self._logger = _structlog().get_logger(self._name, **self._initial)
+        return getattr(self._logger, attr)
+
+
+def isatty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

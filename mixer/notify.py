@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-import structlog
+from mixer.logs import get_logger
 
 
 class Notifier:
@@ -26,7 +26,7 @@ class Notifier:
         self._address = env.get("NOTIFY_SOCKET") or None
         self._watchdog_usec = env.get("WATCHDOG_USEC")
         self._watchdog_pid = env.get("WATCHDOG_PID")
-        self._log = log if log is not None else structlog.get_logger("amo-mixer")
+        self._log = log if log is not None else get_logger()
 
     @property
     def enabled(self) -> bool:

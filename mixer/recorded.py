@@ -65,27 +65,41 @@ class RecordedCycle:
     lists: tuple[RecordedList, ...]
     decisions: Mapping[str, RecordedDecision]
 
-    def snapshot(self, states: Mapping[str, tuple[int, bool]] | None = None) -> CampaignSnapshot:
-        """The snapshot this cycle read; ``states`` replaces (weight, paused) per list."""
+    def snapshot(
+        self,
+        states: Mapping[str, tuple[int, bool]] | None = None,
+        reuse: dict[str, tuple[RecordedList, int, bool, ListSnapshot]] | None = None,
+    ) -> CampaignSnapshot:
+        """The snapshot this cycle read; ``states`` replaces (weight, paused) per list.
+
+        ``reuse``, kept by a caller going through cycles in order, hands back the list
+        read last time when nothing about it changed (most lists, most minutes: nights,
+        weekends, paused and finished lists), instead of building it again."""
         items = []
         for rec in self.lists:
             weight, paused = rec.weight, rec.paused
             if states is not None and rec.name in states:
                 weight, paused = states[rec.name]
-            items.append(
-                ListSnapshot(
-                    name=rec.name,
-                    notes=rec.notes,
-                    weight=weight,
-                    list_state="paused" if paused else "open",
-                    dialer_state=rec.dialer_state,
-                    can_reserve_state="open" if rec.can_reserve else "closed",
-                    added=rec.added,
-                    completed=rec.completed,
-                    pulled=rec.pulled,
-                    last_pull=rec.last_pull,
-                )
+            if reuse is not None:
+                seen = reuse.get(rec.name)
+                if seen is not None and seen[0] == rec and seen[1] == weight and seen[2] == paused:
+                    items.append(seen[3])
+                    continue
+            item = ListSnapshot(
+                name=rec.name,
+                notes=rec.notes,
+                weight=weight,
+                list_state="paused" if paused else "open",
+                dialer_state=rec.dialer_state,
+                can_reserve_state="open" if rec.can_reserve else "closed",
+                added=rec.added,
+                completed=rec.completed,
+                pulled=rec.pulled,
+                last_pull=rec.last_pull,
             )
+            if reuse is not None:
+                reuse[rec.name] = (rec, weight, paused, item)
+            items.append(item)
         return CampaignSnapshot(campaign=self.campaign, lists=tuple(items), read_at=self.ts)
 
 
@@ -203,6 +217,9 @@ def read_cycle_records(
     # Whole seconds, as the log writes them: the cut rounds outwards, the exact test is below.
     low = _utc_text(since)
     high = _utc_text(until + timedelta(seconds=1) if until.microsecond else until)
+    # Past this, no record can be in the span (records are late by at most _LATE_RECORDS):
+    # a replay of last week stops at the end of last week, not at the end of the log.
+    done = _utc_text(until + _LATE_RECORDS + timedelta(seconds=1))
     for file in log_files(path):
         try:
             handle = open(file, "rb")  # noqa: SIM115 - closed below
@@ -222,6 +239,8 @@ def read_cycle_records(
                     at = line.find(b'"ts":"', end)
                     stamp = line[at + 6 : at + 31].decode("ascii", "replace")
                     if at > 0 and stamp.endswith("+00:00") and not low <= stamp < high:
+                        if stamp >= done:
+                            break
                         continue
                 record = _decode(line)
                 if record is None or record.get("event") not in events:

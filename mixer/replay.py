@@ -34,8 +34,8 @@ from mixer.engine.pool import pool_facts
 from mixer.engine.rules import RuleSet
 from mixer.guardrails import Limits
 from mixer.plan import campaign_facts, plan_campaign
-from mixer.recorded import RecordedCycle
-from mixer.snapshot import CampaignSnapshot
+from mixer.recorded import RecordedCycle, RecordedList
+from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 State = tuple[int, bool]  # (weight, paused)
 Progress = Callable[[str, float], None]
@@ -182,6 +182,8 @@ class _CampaignReplay:
     shadow: dict[str, State] = field(default_factory=dict)  # QM under the new rules
     expected: dict[str, State] = field(default_factory=dict)  # the recording's next state
     decided: dict[str, tuple[State, State]] = field(default_factory=dict)  # (old, new)
+    # The lists read last cycle, handed back when unchanged (RecordedCycle.snapshot).
+    read: dict[str, tuple[RecordedList, int, bool, ListSnapshot]] = field(default_factory=dict)
     last_ts: datetime | None = None
 
 
@@ -325,7 +327,7 @@ def _prepare_cycle(
         while samples and samples[0].ts < cut:
             del samples[0]
         samples.append(sample)
-    return cycle.snapshot(shadow)
+    return cycle.snapshot(shadow, state.read)
 
 
 def _replay_cycle(

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import structlog
 
 from mixer.audit import fingerprint
 from mixer.clock import Clock
@@ -22,6 +21,7 @@ from mixer.engine.facts import EngineSettings
 from mixer.engine.rules import RuleSet
 from mixer.errors import ConfigError
 from mixer.guardrails import Limits
+from mixer.logs import get_logger
 from mixer.preflight import check_setup
 from mixer.qm import QMClient
 from mixer.records import Mode
@@ -99,7 +99,7 @@ def build_runner(
         checked = check_setup(settings)
         rules = checked.rules
         for warning in rules.warnings:  # the settings' own are the caller's to show
-            (log or structlog.get_logger("amo-mixer")).warning("rules warning", warning=warning)
+            (log or get_logger()).warning("rules warning", warning=warning)
     if not preview:  # a preview writes nothing: it cannot compound, and says baselines
         refuse_lost_state(  # come from QM when there is no state
             state_path(settings), settings.decision_log, lambda: wrote(settings.decision_log)

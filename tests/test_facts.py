@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mixer.engine.facts import FACT_TYPES, EngineSettings, compute_facts, parse_deadline_tag
+from mixer.engine.facts import (
+    FACT_TYPES,
+    NEVER_NULL,
+    EngineSettings,
+    compute_facts,
+    parse_deadline_tag,
+)
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.metadata import ListMetadata
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
@@ -394,3 +404,78 @@ def test_campaign_weight_aggregates_match_a_pass_over_the_other_lists() -> None:
             assert got["campaign_min_weight"] == min(others)
             assert got["campaign_total_weight"] == sum(others)
             assert got["weight"] == weight
+
+
+def test_the_facts_said_never_null_are_those_the_docs_say() -> None:
+    """The engine skips the null check for NEVER_NULL facts: the set is exactly the facts
+    docs/rules.md's table says are null "never"."""
+    docs = (Path(__file__).parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    never: set[str] = set()
+    for row in re.findall(r"^\| (`[a-z_`, ]+`) \|.*\| ([^|]*) \|$", docs, re.MULTILINE):
+        names = re.findall(r"`([a-z_]+)`", row[0])
+        # "never", or "never (0 ...)"; not "never pulled" (null when never pulled)
+        said_never = re.fullmatch(r"never( \(.*\))?", row[1].strip()) is not None
+        if said_never and all(n in FACT_TYPES for n in names):
+            never.update(names)
+    assert never == set(NEVER_NULL)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lists=st.lists(
+        st.fixed_dictionaries(
+            {
+                "weight": st.integers(0, 200),
+                "list_state": st.sampled_from(["open", "paused", "weird"]),
+                "dialer_state": st.sampled_from(["open", "completed", "other"]),
+                "can_reserve_state": st.sampled_from(["open", "closed", "x"]),
+                "added": st.integers(0, 50),
+                "pulled": st.integers(0, 50),
+                "completed": st.integers(0, 50),
+                "notes": st.sampled_from(
+                    ["", "deadline: 2024-04-29 12:00", "deadline: 2024-04-28"]
+                ),
+                "pulled_ago": st.one_of(st.none(), st.integers(0, 600)),
+                "remembered": st.booleans(),
+                "history": st.lists(st.integers(0, 50), max_size=4),
+            }
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    minutes=st.integers(0, 60 * 24 * 3),
+)
+def test_facts_said_never_null_have_a_value_for_any_list(
+    lists: list[dict[str, Any]], minutes: int
+) -> None:
+    """Random lists, with or without memory, history, deadlines or pulls: no NEVER_NULL
+    fact is ever None (a null there would reach a rule's expression unchecked)."""
+    now = NOW + timedelta(minutes=minutes)
+    snapshots, memory, history = [], {}, {}
+    for n, spec in enumerate(lists):
+        name = f"L{n}"
+        ago = spec["pulled_ago"]
+        snapshots.append(
+            item(
+                name,
+                weight=spec["weight"],
+                list_state=spec["list_state"],
+                dialer_state=spec["dialer_state"],
+                can_reserve_state=spec["can_reserve_state"],
+                added=spec["added"],
+                pulled=spec["pulled"],
+                completed=spec["completed"],
+                notes=spec["notes"],
+                last_pull=None if ago is None else now - timedelta(minutes=ago),
+            )
+        )
+        if spec["remembered"]:
+            memory[name] = ListMemory(5, False, now - timedelta(days=1))
+        history[name] = [
+            HistorySample(now - timedelta(minutes=10 * (k + 1)), v, v, spec["added"])
+            for k, v in enumerate(spec["history"])
+        ][::-1]
+    facts = facts_of(*snapshots, memory=memory, history=history, now=now)
+    for name, values in facts.items():
+        nulls = sorted(f for f in NEVER_NULL if values.get(f) is None)
+        assert not nulls, f"{name}: {nulls}"

@@ -606,3 +606,34 @@ def test_context_manager_closes_the_http_client() -> None:
         client.read_lists("Sales", now=NOW)
     with pytest.raises(RuntimeError):
         client.read_lists("Sales", now=NOW)
+
+
+def test_an_http_qm_loads_no_ca_bundle_and_its_transport_trusts_no_certificate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An http:// QM URL never speaks TLS: the client loads no CA bundle for it (~17 ms of
+    start-up), and the context its transport holds verifies against an empty trust
+    store, so a TLS use could only fail. An https:// URL still loads the bundle."""
+    import ssl
+
+    loads: list[object] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append(args or kwargs)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    zone = ZoneInfo("Europe/Zurich")
+    plain = QMClient("http://qm.example:8080/qm", "robot", "bot", timezone=zone)
+    assert loads == []
+    context = plain._http._transport._pool._ssl_context
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert context.get_ca_certs() == []
+    assert context.cert_store_stats()["x509_ca"] == 0
+    plain.close()
+    secure = QMClient("https://qm.example/qm", "robot", "bot", timezone=zone)
+    assert len(loads) == 1
+    assert secure._http._transport._pool._ssl_context.cert_store_stats()["x509_ca"] > 0
+    secure.close()

@@ -81,3 +81,27 @@ def test_a_seek_skips_what_lies_before_the_span(tmp_path: Path) -> None:
         assert offset > size // 2
         handle.seek(offset - 1)
         assert handle.read(1) == b"\n"
+
+
+def test_reading_stops_past_the_span(tmp_path: Path) -> None:
+    """Records are late by an hour at most, so reading ends once a record is more than
+    that past `until`: a replay of last week does not scan the log to its end (shown by
+    a record out of that order, further on, which is not read)."""
+    path = tmp_path / "decisions.jsonl"
+    with DecisionLog(path) as log:
+        for minute in (0, 30, 200):
+            counters = {"A": ListCounters(10, False, 100, minute, minute, True)}
+            now = START + timedelta(minutes=minute)
+            log.append(
+                CycleRecord(
+                    now, f"c{minute}", "Sales", "apply", 1, 0, False, "ok", None, 1.0, counters
+                ).to_json()
+            )
+        stray = START + timedelta(minutes=10)  # written long after its time
+        log.append(
+            CycleRecord(
+                stray, "stray", "Sales", "apply", 1, 0, False, "ok", None, 1.0, counters
+            ).to_json()
+        )
+    found = recorded.read_cycle_records(path, since=START, until=START + timedelta(hours=1))
+    assert [r["cycle_id"] for r in found] == ["c0", "c30"]

@@ -14,7 +14,8 @@ from mixer.cli import main
 from mixer.config import load_settings
 from mixer.emulator.scenario import Scenario, load_scenario
 from mixer.shipped import shipped_rule_files
-from mixer.simulate import STRATEGIES, backtest, render_comparison, run_strategy
+from mixer.simulate.backtest import STRATEGIES, backtest, run_strategy
+from mixer.simulate.comparison import render_comparison
 from mixer.simulate.progress import ProgressBar
 from mixer.simulate.workdir import write_config
 

@@ -18,7 +18,7 @@ import pytest
 
 from mixer.emulator.scenario import Scenario, load_scenario, shipped_scenarios
 from mixer.shipped import shipped_rule_files
-from mixer.simulate import backtest, run_strategy
+from mixer.simulate.backtest import backtest, run_strategy
 from mixer.simulate.gate import gate_failures
 
 GATE_SPAN = timedelta(days=2)

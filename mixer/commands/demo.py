@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mixer.emulator.scenario import load_scenario
     from mixer.errors import UsageError
-    from mixer.simulate import render_comparison
+    from mixer.simulate.comparison import render_comparison
     from mixer.simulate.demo import run_demo
 
     if args.speed <= 0:

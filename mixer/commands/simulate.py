@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from mixer.emulator.scenario import load_scenario
     from mixer.rule_loading import load_rules
     from mixer.shipped import shipped_rule_files
-    from mixer.simulate import backtest, render_comparison
+    from mixer.simulate.backtest import backtest
+    from mixer.simulate.comparison import render_comparison
     from mixer.simulate.progress import ProgressBar
     from mixer.simulate.workdir import scratch_dir
 

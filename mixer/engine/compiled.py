@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from mixer.engine.expressions import Expression, ExpressionEvaluationError
+from mixer.engine.facts import NEVER_NULL
 from mixer.engine.memory import RuleMemory
 from mixer.engine.rules import Rule
 from mixer.engine.trace import Row, RuleOutcome, Skipped
@@ -174,14 +175,16 @@ class Fired:
 class CompiledRules:
     """A campaign's rules compiled: ``run`` evaluates them all for one list.
 
-    ``watched`` is every fact a ``when`` or a ``set.weight`` reads (the only facts whose
-    nullness matters); ``blocked(nulls)`` says, per condition and per weight, whether one
-    of its facts is null — computed once per set of null facts, which few lists differ in.
+    ``watched`` is every fact a ``when`` or a ``set.weight`` reads that can be null (the
+    only facts whose nullness matters); ``blocked(nulls)`` says, per condition and per
+    weight, whether one of its facts is null — computed once per set of null facts, which
+    few lists differ in.
     """
 
     rules: tuple[Rule, ...]
     steps: tuple[CompiledRule, ...]
     watched: tuple[str, ...]
+    values: Callable[[Mapping[str, object]], tuple[object, ...]]  # the watched facts'
     flags: tuple[frozenset[str], ...]  # the facts behind each flag ``blocked`` returns
     run: ListRun
     source: str  # the generated function, for a reader debugging the engine
@@ -191,7 +194,10 @@ class CompiledRules:
     def nulls(self, facts: Mapping[str, object]) -> frozenset[str]:
         """The watched facts that are null for this list (a fact the list lacks is not
         null: the condition reports it as an error)."""
-        values = tuple(map(facts.get, self.watched))
+        try:
+            values = self.values(facts)
+        except KeyError:  # an extra `lists:` fact this list does not have
+            values = tuple(map(facts.get, self.watched))
         if None not in values:
             return _NO_NULLS
         nulls = frozenset(compress(self.watched, map(_IS_NONE, values)))
@@ -249,13 +255,19 @@ def _compile(rules: tuple[Rule, ...]) -> CompiledRules:
         if rule.when is not None:
             names.update(rule.when.names)
         names.update(rule.weight_names)
-    watched = tuple(sorted(names))
+    watched = tuple(sorted(names - NEVER_NULL))
     steps = tuple(CompiledRule.of(rule) for rule in rules)
     source, constants, flags = _generate(steps)
     namespace: dict[str, Any] = {}
     exec(compile(source, "<compiled rules>", "exec"), namespace)  # our own template only
     run: ListRun = namespace["_factory"](constants)
-    return CompiledRules(rules, steps, watched, flags, run, source, {}, {})
+    # One name more than needed, so itemgetter always returns a tuple.
+    values = itemgetter(*watched, watched[0]) if watched else _no_values
+    return CompiledRules(rules, steps, watched, values, flags, run, source, {}, {})
+
+
+def _no_values(_facts: Mapping[str, object]) -> tuple[object, ...]:
+    return ()
 
 
 # -- code generation ------------------------------------------------------------------
@@ -284,6 +296,7 @@ def _generate(
         "fire": fire,
         "carry_stopped": carry_stopped,
         "settle": settle,
+        "held_memory": held_memory,
         "holds_something": holds_something,
     }
     flags: dict[str, frozenset[str]] = {}
@@ -340,6 +353,30 @@ def _block(
         ]
         if step.when is None:
             lines = general
+        elif step.held is not None and step.for_ is None and step.cooldown is None:
+            # In effect exactly while the condition holds: only its memory is kept.
+            constants[f"H{k}"] = step.held
+            held = [
+                f"kept = held_memory(remembered.get(N{k}, IDLE), now, shared)",
+                f"timers[N{k}] = kept",
+                f"r{k} = H{k}",
+                *_effect_lines(k, step, step.held.effect, constants),
+            ]
+            lines = [
+                f"if b{k}:",
+                "    c = FAILED",
+                "else:",
+                "    try:",
+                f"        c = C{k}(f)",
+                "    except Exception:",
+                "        c = FAILED",
+                "if c is True:",
+                *_indent(held),
+                f"elif not c and N{k} not in remembered:",
+                f"    r{k} = FALSE",
+                "else:",
+                *_indent(general),
+            ]
         else:
             # A rule idle so far (no memory kept) whose condition is false stays idle:
             # nothing for its timers to do (``timed_rule`` settles every other case).
@@ -389,15 +426,7 @@ def _fire(
     effect_lines = [f"fired |= {1 << k}"]
     if step.fired is not None:
         constants[f"F{k}"] = step.fired
-        assert step.effect is not None
-        if "weight" in step.effect:
-            constants[f"W{k}"] = float(step.effect["weight"])  # type: ignore[arg-type]
-            effect_lines.append(f"weight = W{k}")
-        if "paused" in step.effect:
-            effect_lines.append(f"paused = {bool(step.effect['paused'])!r}")
-        if step.rule.stop:
-            effect_lines.append("stopped = True")
-        return [f"r{k} = F{k}", *effect_lines]
+        return [f"r{k} = F{k}", *_effect_lines(k, step, step.fired.effect, constants)]
     if step.weight is None:  # cannot happen: an effect without a weight expression is fixed
         return [f"r{k} = fire(S{k}, f)", *_apply_row(k, step)]
     constants[f"WF{k}"] = step.weight.function
@@ -421,6 +450,22 @@ def _fire(
         f"    r{k} = w",
         *_indent(effect_lines),
     ]
+
+
+def _effect_lines(
+    k: int, step: CompiledRule, effect: Mapping[str, object], constants: dict[str, object]
+) -> list[str]:
+    """A fixed effect applied: the rule marked fired, the weight and pause it sets, and
+    a stop."""
+    lines = [f"fired |= {1 << k}"]
+    if "weight" in effect:
+        constants[f"W{k}"] = float(effect["weight"])  # type: ignore[arg-type]
+        lines.append(f"weight = W{k}")
+    if "paused" in effect:
+        lines.append(f"paused = {bool(effect['paused'])!r}")
+    if step.rule.stop:
+        lines.append("stopped = True")
+    return lines
 
 
 def _apply_row(k: int, step: CompiledRule) -> list[str]:
@@ -562,11 +607,7 @@ def timed_rule(
             condition, error = _failed(when, facts)
 
     if condition is True and step.held is not None and step.for_ is step.cooldown is None:
-        # In effect while the condition holds (a pausing rule: timed only to remember
-        # that, for a resume's reason); what the general steps below come to, in short.
-        changed_at = previous.active_changed_at if previous.active else now
-        memory = remember(previous.holding_since or now, True, changed_at, previous, shared)
-        return step.held, memory
+        return step.held, held_memory(previous, now, shared)
     if not condition and not previous.active and previous.holding_since is None:
         # Not holding, was not in effect, stays out of effect: no timer runs and a
         # cooldown has nothing to hold. The memory is unchanged.
@@ -620,6 +661,16 @@ def timed_rule(
     ):
         return step.held, memory  # type: ignore[return-value]  # held: a fixed effect
     return RuleOutcome(condition, nulls, error, pending, cooldown_left, effect), memory
+
+
+def held_memory(
+    previous: RuleMemory, now: datetime, shared: dict[Timers, RuleMemory]
+) -> RuleMemory:
+    """The memory of a rule without ``for:`` or ``cooldown:`` whose fixed effect applies
+    (a pausing rule: timed only to remember that it is in effect, for a resume's reason):
+    what the general steps of ``timed_rule`` come to for it, in short."""
+    changed_at = previous.active_changed_at if previous.active else now
+    return remember(previous.holding_since or now, True, changed_at, previous, shared)
 
 
 def carry_stopped(

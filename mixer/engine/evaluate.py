@@ -43,9 +43,14 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ListEvaluation:
-    """The rules' wish for one list, before guardrails."""
+    """The rules' wish for one list, before guardrails.
+
+    Immutable; made for every list of every cycle, so its constructor fills the fields in
+    one step instead of the generated frozen ``__init__``'s one ``object.__setattr__``
+    per field (a third of the cost; the cached properties below live in the same dict).
+    """
 
     name: str
     baseline_weight: int
@@ -63,6 +68,43 @@ class ListEvaluation:
     errors: tuple[tuple[str, str], ...] = ()
     # What follows from which rules fired alone (shared by the lists with the same ones).
     summary: Fired | None = field(default=None, repr=False, compare=False)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        baseline_weight: int,
+        baseline_paused: bool,
+        weight: float,
+        paused: bool,
+        fired: tuple[str, ...],
+        rule_memory: Mapping[str, RuleMemory],
+        standby: bool,
+        outcomes: RuleOutcomes,
+        fired_rules: tuple[Rule, ...] = (),
+        previous_rules: Mapping[str, RuleMemory] | None = None,
+        errors: tuple[tuple[str, str], ...] = (),
+        summary: Fired | None = None,
+    ) -> None:
+        object.__setattr__(
+            self,
+            "__dict__",
+            {
+                "name": name,
+                "baseline_weight": baseline_weight,
+                "baseline_paused": baseline_paused,
+                "weight": weight,
+                "paused": paused,
+                "fired": fired,
+                "rule_memory": rule_memory,
+                "standby": standby,
+                "outcomes": outcomes,
+                "fired_rules": fired_rules,
+                "previous_rules": {} if previous_rules is None else previous_rules,
+                "errors": errors,
+                "summary": summary,
+            },
+        )
 
     # Most lists have a rule fired every cycle, but only the lists that change (and
     # ``explain``) are asked why: the sentence and the facts it cites are built on demand.

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from heapq import nlargest, nsmallest
+from operator import itemgetter
 from typing import cast
 from zoneinfo import ZoneInfo
 
@@ -30,7 +32,7 @@ from mixer.deadline_tag import find_deadline_tag
 from mixer.engine.expressions import ValueType
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.metadata import ListMetadata
-from mixer.engine.pool import POOL_FACT_TYPES, add_lone_pool_facts
+from mixer.engine.pool import POOL_FACT_TYPES, POOL_NEVER_NULL, add_lone_pool_facts
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 # Below this many hours a deadline is treated as this close, so the required rate of an
@@ -120,6 +122,50 @@ FACT_TYPES: Mapping[str, ValueType] = {
     "priority": N,
     "standby": B,
 }
+
+
+# Built-in facts that always have a value (docs/rules.md: null "never"): the engine looks
+# for null facts only among the others. tests/test_facts.py holds this to the facts built.
+NEVER_NULL: frozenset[str] = frozenset(
+    {
+        "campaign",
+        "list",
+        "notes",
+        "weight",
+        "paused",
+        "list_state",
+        "dialer_state",
+        "can_reserve",
+        "completed_state",
+        "added",
+        "completed",
+        "pulled",
+        "remaining",
+        "unpulled",
+        "in_flight",
+        "has_deadline",
+        "overdue",
+        "fresh_numbers",
+        "campaign_open_lists",
+        "campaign_reservable_lists",
+        "campaign_deadline_lists",
+        "campaign_overdue_lists",
+        "campaign_unpulled",
+        "campaign_total_weight",
+        "base_weight",
+        "paused_by_mixer",
+        "base_paused",
+        "manual_hold",
+        "now",
+        "hour",
+        "minute",
+        "weekday",
+        "date",
+        "tags",
+        "standby",
+    }
+    | POOL_NEVER_NULL
+)
 
 
 _FACT_JSON_TYPES: Mapping[ValueType, dict[str, object]] = {
@@ -221,8 +267,11 @@ def _list_facts(
     last_pull = item.last_pull
     idle = None
     if last_pull is not None:
-        last_pull = localize(last_pull, tz)
+        if last_pull.tzinfo is None:
+            last_pull = last_pull.replace(tzinfo=tz)
+        # Before the conversion to local time: a UTC time subtracts without a zone lookup.
         idle = max((utc_now - last_pull).total_seconds() / 60, 0.0)
+        last_pull = last_pull.astimezone(tz)
     pull_rate, complete_rate = _rates(item, samples, utc_now, settings)
     eta = unpulled / pull_rate if pull_rate is not None and pull_rate > 0 else None
     deadline = (
@@ -244,9 +293,19 @@ def _list_facts(
             behind = True
         elif pull_rate is not None and required is not None:
             behind = pull_rate < required
+    refill_minutes, fresh = _fresh(item, samples, utc_now, unpulled)
     since_change = None
-    if mem is not None and mem.last_change_at is not None:
-        since_change = max((utc_now - mem.last_change_at).total_seconds() / 60, 0.0)
+    if mem is None:
+        base_weight, paused_by_mixer, base_paused, hold = item.weight, False, item.paused, False
+    else:
+        base_weight, paused_by_mixer, base_paused = (
+            mem.base_weight,
+            mem.paused_by_mixer,
+            mem.human_paused,
+        )
+        hold = mem.manual_hold_until is not None and utc_now < mem.manual_hold_until
+        if mem.last_change_at is not None:
+            since_change = max((utc_now - mem.last_change_at).total_seconds() / 60, 0.0)
     facts: dict[str, object] = {
         "list": item.name,
         "notes": item.notes,
@@ -274,12 +333,13 @@ def _list_facts(
         "required_rate_per_hour": required,
         "behind_schedule": behind,
         "overdue": overdue,
-        **_fresh(item, samples, utc_now, unpulled),
-        "base_weight": item.weight if mem is None else mem.base_weight,
-        "paused_by_mixer": False if mem is None else mem.paused_by_mixer,
-        "base_paused": item.paused if mem is None else mem.human_paused,
+        "minutes_since_refill": refill_minutes,
+        "fresh_numbers": fresh,
+        "base_weight": base_weight,
+        "paused_by_mixer": paused_by_mixer,
+        "base_paused": base_paused,
         "minutes_since_change": since_change,
-        "manual_hold": False if mem is None else mem.in_manual_hold(utc_now),
+        "manual_hold": hold,
         "tags": tuple(meta.tags),
         "priority": meta.priority,
         "standby": meta.standby,
@@ -304,21 +364,20 @@ def _rates(
     cycle). The snapshot itself is the last sample when none is at ``now``.
     """
     size = len(samples)
+    if not size:
+        return None, None  # the snapshot alone spans no time
     cut = now - settings.history_window
     # The store hands over the window already cut, ending at now: check the ends before
     # bisecting (same indices either way).
-    start = 0 if not size or samples[0].ts >= cut else bisect_left(samples, cut, key=_sample_ts)
-    if size and samples[-1].ts <= now:
-        end = size
-    else:
-        end = bisect_right(samples, now, lo=start, key=_sample_ts)
+    start = 0 if samples[0].ts >= cut else bisect_left(samples, cut, key=_sample_ts)
+    end = size if samples[-1].ts <= now else bisect_right(samples, now, lo=start, key=_sample_ts)
     if start >= end:
         return None, None  # the snapshot alone spans no time
     first, last = samples[start], samples[end - 1]
     if last.ts < now:
         last = HistorySample(ts=now, pulled=item.pulled, completed=item.completed, added=item.added)
     span = last.ts - first.ts
-    if span <= timedelta(0) or span < settings.min_history:
+    if span <= _NO_TIME or span < settings.min_history:
         return None, None
     hours = span.total_seconds() / 3600
     return (
@@ -329,7 +388,7 @@ def _rates(
 
 def _fresh(
     item: ListSnapshot, samples: Sequence[HistorySample], now: datetime, unpulled: int
-) -> dict[str, object]:
+) -> tuple[float | None, int]:
     """Speed-to-lead facts from ``nNumbersAdded`` in the history window (oldest first).
 
     ``minutes_since_refill``: since the latest sample where ``added`` went up (the current
@@ -339,10 +398,10 @@ def _fresh(
     bound); 0 without history.
     """
     if not samples:
-        return {"minutes_since_refill": None, "fresh_numbers": 0}
+        return None, 0
     first = samples[0].added
     if item.added == first:  # the common case: nothing added in the window, no walk
-        return {"minutes_since_refill": None, "fresh_numbers": 0}
+        return None, 0
     refill: datetime | None = None
     later_added, later_ts = item.added, now  # walking back from now: the first rise found
     for sample in reversed(samples):  # is the latest
@@ -354,7 +413,10 @@ def _fresh(
         later_added, later_ts = sample.added, sample.ts
     fresh = min(max(item.added - first, 0), unpulled)
     minutes = None if refill is None else max((now - refill).total_seconds() / 60, 0.0)
-    return {"minutes_since_refill": minutes, "fresh_numbers": fresh}
+    return minutes, fresh
+
+
+_NO_TIME = timedelta(0)
 
 
 def _sample_ts(sample: HistorySample) -> datetime:
@@ -443,25 +505,25 @@ def _add_campaign_facts(
 class _OtherWeights:
     """Weights of a campaign's unpaused lists, answered for "every list but this one".
 
-    Keeps the two largest and two smallest entries and the total, so each list's
-    aggregates over the *others* cost O(1) instead of a pass over the campaign.
+    Keeps the total and, once every list is in, the two largest and two smallest entries
+    (ties: the earlier list first), so each list's aggregates over the *others* cost O(1)
+    instead of a pass over the campaign.
     """
 
-    __slots__ = ("base", "high", "low", "own", "total")
+    __slots__ = ("base", "entries", "high", "low", "own", "total")
 
     def __init__(self) -> None:
-        self.high: list[tuple[float, str]] = []  # two largest current weights
-        self.low: list[tuple[float, str]] = []  # two smallest current weights
-        self.base: list[tuple[float, str]] = []  # two largest base weights
+        self.entries: list[tuple[float, float, str]] = []  # weight, base weight, name
+        self.high: list[tuple[float, float, str]] | None = None  # two largest weights
+        self.low: list[tuple[float, float, str]] = []  # two smallest weights
+        self.base: list[tuple[float, float, str]] = []  # two largest base weights
         self.own: dict[str, float] = {}
         self.total = 0.0
 
     def add(self, name: str, weight: float, base: float) -> None:
         self.total += weight
         self.own[name] = weight
-        _keep_two(self.high, (weight, name), largest=True)
-        _keep_two(self.low, (weight, name), largest=False)
-        _keep_two(self.base, (base, name), largest=True)
+        self.entries.append((weight, base, name))
 
     def fill(self, facts: dict[str, object], name: str) -> None:
         """Set the aggregates over the unpaused lists other than ``name`` in ``facts``: max
@@ -471,24 +533,21 @@ class _OtherWeights:
         if len(self.own) - (own is not None) <= 0:
             facts.update(_NO_OTHERS)
             return
-        high, low, base = self.high, self.low, self.base
-        facts["campaign_max_base_weight"] = base[0][0] if base[0][1] != name else base[1][0]
-        facts["campaign_max_weight"] = high[0][0] if high[0][1] != name else high[1][0]
-        facts["campaign_min_weight"] = low[0][0] if low[0][1] != name else low[1][0]
+        high = self.high
+        if high is None:  # the first list asking: every list is in
+            entries = self.entries
+            high = self.high = nlargest(2, entries, key=_WEIGHT)
+            self.low = nsmallest(2, entries, key=_WEIGHT)
+            self.base = nlargest(2, entries, key=_BASE)
+        low, base = self.low, self.base
+        facts["campaign_max_base_weight"] = base[0][1] if base[0][2] != name else base[1][1]
+        facts["campaign_max_weight"] = high[0][0] if high[0][2] != name else high[1][0]
+        facts["campaign_min_weight"] = low[0][0] if low[0][2] != name else low[1][0]
         facts["campaign_total_weight"] = self.total - (own or 0.0)
 
 
-def _keep_two(pair: list[tuple[float, str]], entry: tuple[float, str], *, largest: bool) -> None:
-    """Keep the two largest (or smallest) entries, the extreme one first (ties: the
-    earlier list first); called for every list of every cycle, so no sort."""
-    value = entry[0]
-    if not pair or (value > pair[0][0] if largest else value < pair[0][0]):
-        pair.insert(0, entry)
-    elif len(pair) < 2 or (value > pair[1][0] if largest else value < pair[1][0]):
-        pair.insert(1, entry)
-    del pair[2:]
-
-
+_WEIGHT = itemgetter(0)
+_BASE = itemgetter(1)
 _NO_OTHERS: Mapping[str, object] = {
     "campaign_max_base_weight": None,
     "campaign_max_weight": None,

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class HistorySample:
-    """Counters of one list at one instant, for rate facts."""
+class HistorySample(NamedTuple):
+    """Counters of one list at one instant, for rate facts (a tuple: one is made per list
+    per cycle, and the store and a replay hold an hour of them)."""
 
     ts: datetime  # UTC
     pulled: int

@@ -46,6 +46,17 @@ POOL_FACT_TYPES: Mapping[str, ValueType] = {
     "pool_total_weight": N,
 }
 
+# The pool facts that always have a value (docs/rules.md: null "never").
+POOL_NEVER_NULL: frozenset[str] = frozenset(
+    {
+        "pool_campaigns",
+        "pool_deadline_lists",
+        "pool_overdue_lists",
+        "pool_unpulled",
+        "pool_total_weight",
+    }
+)
+
 ListFacts = Mapping[str, Mapping[str, object]]  # list name -> fact name -> value
 PoolFacts = dict[str, dict[str, dict[str, object]]]  # campaign -> list -> pool facts
 _Key = tuple[str, str]  # (campaign, list)

@@ -71,8 +71,7 @@ class RuleOutcome(NamedTuple):
 Row = Skipped | RuleOutcome | float
 
 
-@dataclass(frozen=True, slots=True)
-class RuleOutcomes:
+class RuleOutcomes(NamedTuple):
     """Every rule's outcome for one list, kept compact; ``trace()`` spells them out.
 
     A cycle evaluates every rule for every list but nobody reads most traces (``explain``

@@ -18,6 +18,11 @@ import yaml
 
 from mixer.opsfiles.no_aliases import NoAliasesMixin
 
+try:  # libyaml's parser, when PyYAML was built with it (the wheels are)
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - a PyYAML without libyaml
+    _CParser = None  # type: ignore[assignment,misc]
+
 __all__ = [
     "Duplicate",
     "KeyPath",
@@ -81,7 +86,7 @@ def empty_mapping() -> MarkedDict:
 
 
 def _mark(node: yaml.Node) -> Mark:
-    style = getattr(node, "style", None)
+    style = getattr(node, "style", None) or None  # libyaml says '' for plain, PyYAML None
     return Mark(node.start_mark.line + 1, node.start_mark.column, style)
 
 
@@ -90,6 +95,29 @@ class _Loader(NoAliasesMixin, yaml.SafeLoader):
     refuses YAML aliases (an alias bomb expands 330 bytes into gigabytes)."""
 
     duplicates: list[Duplicate]
+
+
+if _CParser is not None:
+
+    class _FastLoader(
+        NoAliasesMixin,
+        yaml.composer.Composer,
+        _CParser,
+        yaml.constructor.SafeConstructor,
+        yaml.resolver.Resolver,
+    ):
+        """The same loader on libyaml's parser: PyYAML's composer and our constructors
+        (so aliases, marks and duplicates behave alike) over events parsed in C, three
+        times faster on a rule file. A file it refuses is read again by ``_Loader``,
+        whose messages the hints below know."""
+
+        duplicates: list[Duplicate]
+
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MarkedDict:
@@ -120,14 +148,23 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> MarkedList:
     return result
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+for _loader in (_Loader, _FastLoader) if _CParser is not None else (_Loader,):
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def load_yaml(text: str) -> tuple[Any, list[Duplicate]]:
     """The document in ``text`` (mappings and sequences marked) and its duplicate keys, in
     the order they were read. Raises ``yaml.YAMLError`` on broken YAML."""
-    loader = _Loader(text)
+    if _CParser is not None:
+        try:
+            return _load(_FastLoader(text))
+        except yaml.YAMLError:
+            pass  # said again below, in the words the hints know (and an alias as such)
+    return _load(_Loader(text))
+
+
+def _load(loader: Any) -> tuple[Any, list[Duplicate]]:
     loader.duplicates = []
     try:
         return loader.get_single_data(), loader.duplicates

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import ssl
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -101,6 +102,17 @@ def _shown_location(location: str) -> str:
     return f"{url.scheme}://{host}{port}{url.path}"[:120]
 
 
+def _tls_context(url: httpx.URL, verify_tls: bool) -> ssl.SSLContext | bool:
+    """What the transport verifies TLS with: for an ``https://`` QM, as ``qm.verify_tls``
+    says (httpx loads the CA bundle, ~17 ms); an ``http://`` QM never speaks TLS through
+    this transport (one base URL, no redirects followed), so it gets a context that
+    trusts no certificate: nothing to load, and a TLS use could only fail, never pass
+    unverified."""
+    if url.scheme == "https":
+        return verify_tls
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, QMError) and exc.transient
 
@@ -148,7 +160,7 @@ class QMClient(Closing):
         self.max_reply_bytes = max_reply_bytes
         self._deadlines = deadline.Deadlines()
         if transport is None:  # the real network: every request gets a total deadline
-            transport = httpx.HTTPTransport(verify=verify_tls)
+            transport = httpx.HTTPTransport(verify=_tls_context(url, verify_tls))
             self.total_deadline = deadline.install(transport, self._deadlines)
         else:  # an in-process transport (tests, simulator) has no sockets to bound
             self.total_deadline = False

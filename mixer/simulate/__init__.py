@@ -5,24 +5,8 @@ cycle (apply mode, one cycle per simulated minute) against the emulator, and ``o
 lets the emulated dialer pick the earliest deadline it can still meet (``edf``, the older
 reference that keeps serving passed deadlines, on request). Everything runs in-process through
 ``httpx.WSGITransport``: no port, no sleeping.
+
+The package itself imports nothing: ``replay`` and ``scenario fit`` use its progress bar
+and must not pay for the emulator and the backtest; import ``mixer.simulate.backtest``
+and ``mixer.simulate.comparison`` for those.
 """
-
-from mixer.simulate.backtest import (
-    ALL_STRATEGIES,
-    STRATEGIES,
-    BacktestResult,
-    StrategyResult,
-    backtest,
-    run_strategy,
-)
-from mixer.simulate.comparison import render_comparison
-
-__all__ = [
-    "ALL_STRATEGIES",
-    "STRATEGIES",
-    "BacktestResult",
-    "StrategyResult",
-    "backtest",
-    "render_comparison",
-    "run_strategy",
-]
