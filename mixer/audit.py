@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mixer.records import ConfigRecord
+if TYPE_CHECKING:  # the record type loads when a record is built, not at start-up
+    from mixer.records import ConfigRecord
 
 SHORT = 12  # hex digits of a rule-set hash shown in cycle records and status lines
 
@@ -69,6 +71,8 @@ def loaded_record(
 ) -> ConfigRecord:
     """The ``config`` record of a start-up or reload that put the files ``found`` hashed
     in force."""
+    from mixer.records import ConfigRecord
+
     return ConfigRecord(
         now,
         None,
@@ -86,6 +90,8 @@ def loaded_record(
 
 def refused_record(now: datetime, config_path: Path, errors: Sequence[str]) -> ConfigRecord:
     """The ``config`` record of a reload that was refused: the running config stays."""
+    from mixer.records import ConfigRecord
+
     return ConfigRecord(
         now,
         None,

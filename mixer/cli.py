@@ -54,6 +54,10 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the console command: the process is ours to tune
+        from mixer.collector import pace_for_commands
+
+        pace_for_commands()
     words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(only=_command_in(words))
     args = parser.parse_args(words)

@@ -43,25 +43,14 @@ from mixer.intents import Intent, late_decision, resolve_intents
 from mixer.logs import get_logger
 from mixer.qm import QMClient
 from mixer.qm.verify import changed_mismatches
-from mixer.records import (
-    AnyRecord,
-    ConfigRecord,
-    CycleRecord,
-    DecisionRecord,
-    ErrorRecord,
-    GuardrailRecord,
-    ListCounters,
-    ListState,
-    Mode,
-    Outcome,
-    OverrideRecord,
-)
 from mixer.snapshot import CampaignSnapshot, ListUpdate
 from mixer.store import StateStore, StoreError
 
 if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
+    # The record types load with the first record written, after the first read.
     from mixer.metrics import MixerMetrics
     from mixer.plan import CampaignPlan, Decision, RuleError  # (the planner: after a read)
+    from mixer.records import AnyRecord, ConfigRecord, DecisionRecord, Mode, Outcome
 
 PRUNE_EVERY = timedelta(minutes=10)  # how far the history cut moves between two prunes
 
@@ -305,6 +294,8 @@ class CycleRunner:
         self, campaign: str, exc: Exception, now: datetime, cycle_id: str
     ) -> CampaignResult:
         """An unexpected failure in one campaign: one clear line, an ``error`` event."""
+        from mixer.records import ErrorRecord
+
         message = unexpected_failure(exc, campaign, self.settings.state_dir)
         self.log.error("cycle", campaign=campaign, mode=self.mode, outcome="error", error=message)
         self.log.debug("traceback", campaign=campaign, exc_info=exc)
@@ -389,6 +380,8 @@ class CycleRunner:
     ) -> CampaignResult:
         """Plan, write, verify and log one campaign; ``staged`` and ``pool`` when it shares
         agents (staged with the pool's other campaigns, planned with the pool facts)."""
+        from mixer.records import ErrorRecord, ListState, OverrideRecord
+
         if isinstance(read, MixerError):
             self._append(ErrorRecord(now, cycle_id, campaign, error=read.message, kind="read"))
             return CampaignResult(campaign, "error", error=read.message)
@@ -506,6 +499,8 @@ class CycleRunner:
         return memory, [r.intent for r in resolutions]
 
     def _decision_record(self, plan: CampaignPlan, d: Decision, cycle_id: str) -> DecisionRecord:
+        from mixer.records import DecisionRecord, ListState
+
         return DecisionRecord(
             plan.now,
             cycle_id,
@@ -538,6 +533,8 @@ class CycleRunner:
         self, plan: CampaignPlan, result: CampaignResult, now: datetime, cycle_id: str
     ) -> tuple[set[str], set[str]]:
         """Send the plan's updates: (lists that landed, lists whose outcome is unknown)."""
+        from mixer.records import ErrorRecord
+
         campaign = plan.campaign
         try:
             try:
@@ -602,6 +599,8 @@ class CycleRunner:
     def _log_rule_errors(self, plan: CampaignPlan, now: datetime, cycle_id: str) -> None:
         """Each (list, rule) error goes to the decision log and the daemon's log when it
         begins; the daemon's log says when it clears. The metric counts every cycle."""
+        from mixer.records import ErrorRecord
+
         campaign = plan.campaign
         before = self._failing_rules.get(campaign, {})
         now_failing: dict[tuple[str, str], int] = {}
@@ -648,6 +647,8 @@ class CycleRunner:
     def _log_stops(self, plan: CampaignPlan, now: datetime, cycle_id: str) -> bool:
         """Log guardrail stops as edges; True when this plan repeats the standing stop
         (same guardrail, lists and refused decisions), which was logged when it began."""
+        from mixer.records import GuardrailRecord
+
         campaign = plan.campaign
         standing = self._standing_stops.get(campaign)
         signature = (
@@ -694,6 +695,8 @@ class CycleRunner:
         cycle_id: str,
         duration_ms: float,
     ) -> None:
+        from mixer.records import CycleRecord, ListCounters
+
         plan = result.plan
         lists: dict[str, ListCounters] = {}
         if isinstance(read, CampaignSnapshot):

@@ -25,7 +25,7 @@ from typing import Any
 from mixer import json_codec
 from mixer.closing import Closing
 from mixer.logs import get_logger
-from mixer.records import parse_ts
+from mixer.record_times import parse_ts
 
 DECISION_CSV_COLUMNS = (
     "ts",

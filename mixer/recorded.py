@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, NamedTuple
 import orjson
 
 from mixer.decisions import log_files
-from mixer.records import parse_ts
+from mixer.record_times import parse_ts
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 

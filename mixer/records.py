@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
+
+from mixer.record_times import iso_utc, parse_ts
 
 Mode = Literal["dry-run", "apply"]
 Outcome = Literal["ok", "error", "guardrail"]
@@ -412,22 +414,6 @@ def parse_record(raw: Mapping[str, Any]) -> AnyRecord | None:
         return None
     record: AnyRecord = cls.from_json(raw)
     return record
-
-
-def iso_utc(when: datetime) -> str:
-    """How records write a time: ISO 8601, seconds, UTC."""
-    return when.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def parse_ts(value: object) -> datetime | None:
-    """A record's time back as an aware datetime (a naive one is taken as UTC)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def jsonable_facts(facts: Mapping[str, object]) -> dict[str, object]:

@@ -24,11 +24,11 @@ from mixer.guardrails import Limits
 from mixer.logs import get_logger
 from mixer.preflight import check_setup
 from mixer.qm import QMClient
-from mixer.records import Mode
 from mixer.store import StateStore, refuse_lost_state
 
 if TYPE_CHECKING:  # the metrics module (prometheus_client) loads only where it serves
     from mixer.metrics import MixerMetrics
+    from mixer.records import Mode
 
 STATE_FILE = "state.sqlite3"
 

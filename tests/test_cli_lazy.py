@@ -69,14 +69,15 @@ def test_the_cycle_path_does_not_load_the_metrics_server() -> None:
 
 # What `once` has not loaded when it sends its first request: the heavy modules that the
 # read does not need (structlog and its console renderer, rich; the planner and the
-# evaluator) or that serve other commands. Each would cost start-up time before QM hears
-# from the mixer.
+# evaluator; the decision-log record types) or that serve other commands. Each would
+# cost start-up time before QM hears from the mixer.
 NOT_BEFORE_THE_FIRST_REQUEST = (
     "structlog",
     "mixer.log_render",
     "rich",
     "mixer.plan",
     "mixer.engine.evaluate",
+    "mixer.records",
     "prometheus_client",
     "mixer.metrics",
     "apscheduler",

@@ -149,7 +149,7 @@ def _write_json(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
 def csv_row(record: dict[str, Any], zone: tzinfo | None = None) -> list[str]:
     """One decision record as the SPEC's CSV columns (rules joined with ';'); ``ts`` in
     ``zone`` with its offset when given, as stored (UTC) otherwise."""
-    from mixer.records import parse_ts
+    from mixer.record_times import parse_ts
 
     before, after = _mapping(record.get("before")), _mapping(record.get("after"))
     rules = record.get("rules")
@@ -246,7 +246,7 @@ def _cycle_row(record: dict[str, Any], arrow: str) -> list[str]:
 
 
 def _when(record: dict[str, Any], zone: tzinfo) -> str:
-    from mixer.records import parse_ts
+    from mixer.record_times import parse_ts
 
     ts = parse_ts(record.get("ts"))
     return show_time(ts, zone) if ts else _text(record.get("ts"))

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from mixer.printable import printable
+from mixer.record_times import iso_utc
 from mixer.records import (
     ConfigRecord,
     CycleRecord,
@@ -25,7 +26,6 @@ from mixer.records import (
     ErrorRecord,
     GuardrailRecord,
     OverrideRecord,
-    iso_utc,
     parse_record,
 )
 
