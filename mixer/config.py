@@ -16,6 +16,7 @@ read at call time), so a reload sees the current environment and tests need not 
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import ipaddress
 import json
@@ -333,6 +334,11 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
+def _in_group(campaign: str, group: tuple[str, ...]) -> bool:
+    """A campaign named by an ``agent_pools`` group (names or fnmatch globs)."""
+    return any(fnmatch.fnmatchcase(campaign, pattern) for pattern in group)
+
+
 def _one_or_many(value: object) -> object:
     if isinstance(value, str):
         return (value,)
@@ -350,6 +356,13 @@ class Settings(BaseModel):
     qm: QMSettings = Field(description="How to reach QueueMetrics.")
     campaigns: Annotated[tuple[str, ...], BeforeValidator(_one_or_many)] = Field(
         description="Names of the AMO campaigns the mixer manages."
+    )
+    agent_pools: tuple[tuple[str, ...], ...] = Field(
+        (),
+        description="Groups of campaigns (names or globs) whose agents are shared: QM's "
+        "dialer draws their lists by weight against each other, so the rules' pool_* facts "
+        "aggregate over every list of the group and its campaigns are planned together. "
+        "A campaign in no group is its own pool.",
     )
     rules: Annotated[tuple[str, ...], BeforeValidator(_one_or_many)] = Field(
         ("rules/*.yaml",),
@@ -384,6 +397,46 @@ class Settings(BaseModel):
         if any(not item.strip() for item in value):
             raise ValueError("holds an empty name")
         return tuple(dict.fromkeys(value))
+
+    @field_validator("agent_pools")
+    @classmethod
+    def _pools(
+        cls, value: tuple[tuple[str, ...], ...], info: ValidationInfo
+    ) -> tuple[tuple[str, ...], ...]:
+        for group in value:
+            if not group:
+                raise ValueError("holds an empty group: list the campaigns that share agents")
+            if any(not item.strip() for item in group):
+                raise ValueError("holds an empty campaign name")
+        for campaign in info.data.get("campaigns", ()):
+            groups = [i + 1 for i, group in enumerate(value) if _in_group(campaign, group)]
+            if len(groups) > 1:
+                numbers = " and ".join(map(str, groups))
+                raise ValueError(
+                    f"campaign {campaign!r} is in groups {numbers}: a campaign's agents "
+                    "belong to one pool; merge the groups that share it"
+                )
+        return value
+
+    def pools(self) -> tuple[tuple[str, ...], ...]:
+        """Every configured campaign in exactly one pool, in config order: the campaigns of
+        an ``agent_pools`` group together, each other campaign alone."""
+        found: dict[object, list[str]] = {}
+        for campaign in self.campaigns:
+            group = next(
+                (i for i, g in enumerate(self.agent_pools) if _in_group(campaign, g)), None
+            )
+            found.setdefault(campaign if group is None else group, []).append(campaign)
+        return tuple(tuple(campaigns) for campaigns in found.values())
+
+    def unmatched_pool_names(self) -> list[str]:
+        """The ``agent_pools`` names or globs that match no configured campaign."""
+        return [
+            name
+            for group in self.agent_pools
+            for name in group
+            if not any(_in_group(c, (name,)) for c in self.campaigns)
+        ]
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -487,6 +540,11 @@ def load_settings(
         )
     if settings.qm.concurrent_reads is not None:
         warnings.append("qm.concurrent_reads is deprecated: rename it to qm.concurrency")
+    for name in settings.unmatched_pool_names():
+        warnings.append(
+            f"agent_pools: {name!r} matches none of the configured campaigns "
+            f"({', '.join(settings.campaigns)}): check the name (matching is case-sensitive)"
+        )
     qm = settings.qm.model_copy(
         update={
             "password": SecretStr(password) if password else None,

@@ -7,7 +7,10 @@ read, plan, write, verify, log — started as soon as a worker is free, at most
 most that many requests in flight, reads and writes together, and a campaign's write
 follows its own read at once: the window in which a supervisor's change could be
 overwritten unseen is one campaign's plan, measured as ``read_to_write_ms``. A campaign
-whose read fails gets no write this cycle; the others carry on. The state store and the
+whose read fails gets no write this cycle; the others carry on. Campaigns that share
+agents (config ``agent_pools``) are one pipeline: read each, then plan each with the
+``pool_*`` facts over all of them that were read (``mixer.engine.pool``), then write,
+verify and log each. The state store and the
 decision log each have one writer (their lock and their single connection or file);
 a campaign's records keep their order. Every outcome lands in the decision log as a
 typed record (``mixer.records``), and the log is fsynced before the cycle returns.
@@ -105,6 +108,16 @@ class CycleReport:
         return 1 if failed else 0
 
 
+@dataclass(frozen=True)
+class _Staged:
+    """One campaign's read with the memory and history its plan starts from."""
+
+    snapshot: CampaignSnapshot
+    memory: Mapping[str, ListMemory]
+    settled: list[Intent]
+    history: Mapping[str, Sequence[HistorySample]]
+
+
 @dataclass
 class _StandingStop:
     """A guardrail stop that repeats cycle after cycle: logged when it begins and ends."""
@@ -168,7 +181,7 @@ class CycleRunner:
         campaigns = list(self.settings.campaigns)
         self._contained("the decision log", self.decision_log.reopen_if_moved)
         results: dict[str, CampaignResult] = {}
-        for result in self._pipelines(campaigns, now, report.cycle_id):
+        for result in self._pipelines(self.settings.pools(), now, report.cycle_id):
             results[result.campaign] = result
             if self.on_result is not None:
                 self.on_result(result)
@@ -179,28 +192,91 @@ class CycleRunner:
         return report
 
     def _pipelines(
-        self, campaigns: Sequence[str], now: datetime, cycle_id: str
+        self, pools: Sequence[tuple[str, ...]], now: datetime, cycle_id: str
     ) -> Iterator[CampaignResult]:
-        """Each campaign's pipeline, at most ``qm.concurrency`` at once; results as they
-        finish (in turn, on this thread, when one at a time is allowed)."""
-        workers = min(self.settings.qm.concurrency, len(campaigns))
+        """Each pool's pipeline (a lone campaign's, or the campaigns sharing agents), at
+        most ``qm.concurrency`` at once; results as they finish (in turn, on this thread,
+        when one at a time is allowed)."""
+        workers = min(self.settings.qm.concurrency, len(pools))
         if workers <= 1:
-            for campaign in campaigns:
-                yield self._pipeline(campaign, now, cycle_id)
+            for campaigns in pools:
+                yield from self._pool_pipeline(campaigns, now, cycle_id)
             return
         if self._pool is None or self._pool_size < workers:  # a reload may add campaigns
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
             self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="campaign")
             self._pool_size = workers
-        futures = [self._pool.submit(self._pipeline, c, now, cycle_id) for c in campaigns]
+        futures = [self._pool.submit(self._pool_pipeline, c, now, cycle_id) for c in pools]
         try:
             for future in as_completed(futures):
-                yield future.result()
+                yield from future.result()
         finally:
             # A pipeline that raised ends the cycle only once the others are done: none
             # may still write to the store or the log when the next cycle starts.
             wait(futures)
+
+    def _pool_pipeline(
+        self, campaigns: tuple[str, ...], now: datetime, cycle_id: str
+    ) -> list[CampaignResult]:
+        """A lone campaign's pipeline, or the pipeline of campaigns sharing agents: each
+        read in turn, then each planned with the ``pool_*`` facts over all of them that
+        were read (a campaign whose read failed is left out of the pool this cycle, as it
+        gets no write), written, verified and logged."""
+        if len(campaigns) == 1:
+            return [self._pipeline(campaigns[0], now, cycle_id)]
+        t0 = time.monotonic()
+        reads = {campaign: self._read(campaign, now) for campaign in campaigns}
+        results: dict[str, CampaignResult] = {}
+        staged: dict[str, _Staged] = {}
+        for campaign, read in reads.items():
+            if isinstance(read, CampaignSnapshot):
+                try:
+                    staged[campaign] = self._stage(campaign, read, now)
+                except Exception as exc:
+                    results[campaign] = self._failed(campaign, exc, now, cycle_id)
+        pool: dict[str, dict[str, dict[str, object]]] = {}
+        try:
+            pool = self._pool_facts(staged, now)
+        except Exception as exc:  # each campaign of the pool fails as its own plan would
+            for campaign in staged:
+                results[campaign] = self._failed(campaign, exc, now, cycle_id)
+        for campaign in campaigns:
+            if campaign in results:
+                continue
+            read = reads[campaign]
+            try:
+                result = self._run_campaign(
+                    campaign, read, now, cycle_id, staged.get(campaign), pool.get(campaign)
+                )
+                self._log_cycle(result, read, now, cycle_id, (time.monotonic() - t0) * 1000)
+            except Exception as exc:
+                result = self._failed(campaign, exc, now, cycle_id)
+            results[campaign] = result
+        return [results[campaign] for campaign in campaigns]
+
+    def _pool_facts(
+        self, staged: Mapping[str, _Staged], now: datetime
+    ) -> dict[str, dict[str, dict[str, object]]]:
+        """The ``pool_*`` facts of every list of the campaigns read, from the facts each
+        campaign's plan will compute (pure, as the plan)."""
+        from mixer.engine.pool import pool_facts  # the planner: after a read, as plan_campaign
+        from mixer.plan import campaign_facts
+
+        return pool_facts(
+            {
+                campaign: campaign_facts(
+                    self.rules.for_campaign(campaign),
+                    one.snapshot,
+                    one.memory,
+                    one.history,
+                    now,
+                    self.engine_settings,
+                    self.limits,
+                )
+                for campaign, one in staged.items()
+            }
+        )
 
     def _pipeline(self, campaign: str, now: datetime, cycle_id: str) -> CampaignResult:
         """Read, plan, write, verify and log one campaign."""
@@ -284,33 +360,44 @@ class CycleRunner:
         self._read_at[campaign] = time.monotonic()
         return snapshot
 
+    def _stage(self, campaign: str, snapshot: CampaignSnapshot, now: datetime) -> _Staged:
+        """What a plan starts from: the read's counters added to the history, the memory
+        with last cycle's pending intents settled, the history window."""
+        self.store.add_samples(campaign, _samples(snapshot, now))
+        memory = self.store.load_memory(campaign)
+        memory, settled = self._settle_intents(snapshot, memory)
+        history = self.store.history(campaign, since=now - self.settings.history.window)
+        return _Staged(snapshot, memory, settled, history)
+
     def _run_campaign(
         self,
         campaign: str,
         read: CampaignSnapshot | MixerError,
         now: datetime,
         cycle_id: str,
+        staged: _Staged | None = None,
+        pool: Mapping[str, Mapping[str, object]] | None = None,
     ) -> CampaignResult:
+        """Plan, write, verify and log one campaign; ``staged`` and ``pool`` when it shares
+        agents (staged with the pool's other campaigns, planned with the pool facts)."""
         from mixer.records import ErrorRecord, ListState, OverrideRecord
 
         if isinstance(read, MixerError):
             self._append(ErrorRecord(now, cycle_id, campaign, error=read.message, kind="read"))
             return CampaignResult(campaign, "error", error=read.message)
-        snapshot = read
-        self.store.add_samples(campaign, _samples(snapshot, now))
-        memory = self.store.load_memory(campaign)
-        memory, settled = self._settle_intents(snapshot, memory)
-        history = self.store.history(campaign, since=now - self.settings.history.window)
+        one = staged if staged is not None else self._stage(campaign, read, now)
+        snapshot, settled = one.snapshot, one.settled
         from mixer.plan import plan_campaign  # loaded after the first read, not before it
 
         plan = plan_campaign(
             self.rules.for_campaign(campaign),
             snapshot,
-            memory,
-            history,
+            one.memory,
+            one.history,
             now,
             self.engine_settings,
             self.limits,
+            pool,
         )
         for override in plan.overrides:
             self._append(

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from mixer.engine.evaluate import CampaignEvaluation, ListEvaluation, evaluate
-from mixer.engine.facts import EngineSettings
+from mixer.engine.facts import EngineSettings, compute_facts
 from mixer.engine.memory import HistorySample, ListMemory
+from mixer.engine.metadata import ListMetadata
 from mixer.engine.rules import CampaignRules
 from mixer.guardrails import GuardrailStop, Limits, ListOutcome, campaign_stops, guard_list
 from mixer.identity import recreated_lists, unwritable_lists, without_history_of
@@ -108,18 +109,18 @@ def plan_campaign(
     now: datetime,
     settings: EngineSettings,
     limits: Limits,
+    pool: Mapping[str, Mapping[str, object]] | None = None,
 ) -> CampaignPlan:
-    """Reconcile, evaluate and guard one campaign; no I/O."""
-    skipped = unwritable_lists(snapshot)
-    recreated = recreated_lists(snapshot, history, now)
-    if recreated:  # deleted and re-created under the same name: a new list
-        memory = {name: m for name, m in memory.items() if name not in recreated}
-        history = without_history_of(history, recreated, now)
-    metadata = {item.name: rules.metadata_for(item.name) for item in snapshot.lists}
-    reconciled, overrides = reconcile_memory(
-        snapshot, memory, metadata, now, limits.manual_hold, skip=skipped.keys()
-    )
-    evaluation = evaluate(rules, snapshot, reconciled, history, now, settings, metadata)
+    """Reconcile, evaluate and guard one campaign; no I/O.
+
+    ``pool``: each list's ``pool_*`` facts when the campaign shares agents with others
+    (``mixer.engine.pool.pool_facts`` over ``campaign_facts`` of each); None: its own pool.
+    """
+    prepared = _prepare(rules, snapshot, memory, history, now, limits)
+    skipped, recreated = prepared.skipped, prepared.recreated
+    history, metadata = prepared.history, prepared.metadata
+    reconciled, overrides = prepared.reconciled, prepared.overrides
+    evaluation = evaluate(rules, snapshot, reconciled, history, now, settings, metadata, pool)
     local_date = now.astimezone(settings.timezone).date()
 
     outcomes: dict[str, ListOutcome] = {}
@@ -168,6 +169,55 @@ def plan_campaign(
         skipped=skipped,
         recreated=recreated,
     )
+
+
+def campaign_facts(
+    rules: CampaignRules,
+    snapshot: CampaignSnapshot,
+    memory: Mapping[str, ListMemory],
+    history: Mapping[str, Sequence[HistorySample]],
+    now: datetime,
+    settings: EngineSettings,
+    limits: Limits,
+) -> dict[str, dict[str, object]]:
+    """Every list's facts as ``plan_campaign`` would compute them from the same inputs
+    (memory reconciled first): what ``pool_facts`` aggregates across a pool."""
+    prepared = _prepare(rules, snapshot, memory, history, now, limits)
+    return compute_facts(
+        snapshot, prepared.reconciled, prepared.history, prepared.metadata, now, settings
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """Step 1 of a plan: the lists left alone or re-created, metadata, reconciled memory."""
+
+    skipped: Mapping[str, str]
+    recreated: frozenset[str]
+    history: Mapping[str, Sequence[HistorySample]]
+    metadata: Mapping[str, ListMetadata]
+    reconciled: Mapping[str, ListMemory]
+    overrides: Sequence[Override]
+
+
+def _prepare(
+    rules: CampaignRules,
+    snapshot: CampaignSnapshot,
+    memory: Mapping[str, ListMemory],
+    history: Mapping[str, Sequence[HistorySample]],
+    now: datetime,
+    limits: Limits,
+) -> _Prepared:
+    skipped = unwritable_lists(snapshot)
+    recreated = recreated_lists(snapshot, history, now)
+    if recreated:  # deleted and re-created under the same name: a new list
+        memory = {name: m for name, m in memory.items() if name not in recreated}
+        history = without_history_of(history, recreated, now)
+    metadata = {item.name: rules.metadata_for(item.name) for item in snapshot.lists}
+    reconciled, overrides = reconcile_memory(
+        snapshot, memory, metadata, now, limits.manual_hold, skip=skipped.keys()
+    )
+    return _Prepared(skipped, recreated, history, metadata, reconciled, overrides)
 
 
 def _left_alone(item: ListSnapshot, errors: Sequence[tuple[str, str]]) -> ListOutcome:

@@ -23,18 +23,19 @@ every output.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mixer.engine.facts import EngineSettings
 from mixer.engine.memory import HistorySample, ListMemory
+from mixer.engine.pool import pool_facts
 from mixer.engine.rules import RuleSet
 from mixer.guardrails import Limits
-from mixer.plan import plan_campaign
+from mixer.plan import campaign_facts, plan_campaign
 from mixer.recorded import RecordedCycle, RecordedList
-from mixer.snapshot import ListSnapshot
+from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 State = tuple[int, bool]  # (weight, paused)
 Progress = Callable[[str, float], None]
@@ -195,10 +196,14 @@ def replay(
     settings: EngineSettings,
     limits: Limits,
     progress: Progress | None = None,
+    pools: Sequence[Sequence[str]] = (),
 ) -> ReplayResult:
     """Run ``rules`` over ``cycles`` (oldest first); differences count from ``since``.
 
     Cycles before ``since`` are the warm-up: they build history and memory only.
+    ``pools``: the campaigns that share agents (``Settings.pools()``): the cycles a pool's
+    campaigns recorded at one cycle time are planned together, with the ``pool_*`` facts
+    over all of them, as the daemon plans them.
     """
     result = _Collector(since, until)
     states: dict[str, _CampaignReplay] = {}
@@ -206,15 +211,11 @@ def replay(
     span = max((until - since).total_seconds(), 1.0)
     start = since - window
     shown = 0.0
-    for cycle in cycles:
-        if cycle.ts >= until:
-            break
-        state = states.get(cycle.campaign)
-        if state is None:
-            state = states[cycle.campaign] = _CampaignReplay()
-        _replay_cycle(cycle, state, rules, settings, limits, result)
+    pool_of = {campaign: tuple(pool) for pool in pools if len(pool) > 1 for campaign in pool}
+    for group in _same_time(cycles, until):
+        _replay_group(group, states, pool_of, rules, settings, limits, result)
         if progress is not None:
-            fraction = (cycle.ts - start).total_seconds() / (span + window.total_seconds())
+            fraction = (group[0].ts - start).total_seconds() / (span + window.total_seconds())
             if fraction - shown >= 0.01:
                 shown = fraction
                 progress("replay", fraction)
@@ -244,14 +245,63 @@ class _Collector:
         return self.result
 
 
-def _replay_cycle(
-    cycle: RecordedCycle,
-    state: _CampaignReplay,
+def _same_time(cycles: Iterable[RecordedCycle], until: datetime) -> Iterator[list[RecordedCycle]]:
+    """Consecutive cycles recorded at one cycle time (every campaign's record of a daemon
+    cycle carries the cycle's *now*), up to ``until``."""
+    group: list[RecordedCycle] = []
+    for cycle in cycles:
+        if cycle.ts >= until:
+            break
+        if group and cycle.ts != group[0].ts:
+            yield group
+            group = []
+        group.append(cycle)
+    if group:
+        yield group
+
+
+def _replay_group(
+    group: list[RecordedCycle],
+    states: dict[str, _CampaignReplay],
+    pool_of: Mapping[str, tuple[str, ...]],
     rules: RuleSet,
     settings: EngineSettings,
     limits: Limits,
     out: _Collector,
 ) -> None:
+    """Replay the cycles of one cycle time: a lone campaign's as before; the campaigns of
+    a pool once all of the pool's recorded cycles at that time are prepared."""
+    prepared: list[tuple[RecordedCycle, _CampaignReplay, CampaignSnapshot]] = []
+    for cycle in group:
+        state = states.get(cycle.campaign)
+        if state is None:
+            state = states[cycle.campaign] = _CampaignReplay()
+        prepared.append((cycle, state, _prepare_cycle(cycle, state, settings, out)))
+    pooled: dict[tuple[str, ...], dict[str, dict[str, dict[str, object]]]] = {}
+    for cycle, state, snapshot in prepared:
+        pool = pool_of.get(cycle.campaign)
+        if pool is not None:
+            pooled.setdefault(pool, {})[cycle.campaign] = campaign_facts(
+                rules.for_campaign(cycle.campaign),
+                snapshot,
+                state.memory,
+                state.history,
+                cycle.ts,
+                settings,
+                limits,
+            )
+    facts = {pool: pool_facts(campaigns) for pool, campaigns in pooled.items()}
+    for cycle, state, snapshot in prepared:
+        pool = pool_of.get(cycle.campaign)
+        own = None if pool is None else facts[pool][cycle.campaign]
+        _replay_cycle(cycle, state, snapshot, rules, settings, limits, out, own)
+
+
+def _prepare_cycle(
+    cycle: RecordedCycle, state: _CampaignReplay, settings: EngineSettings, out: _Collector
+) -> CampaignSnapshot:
+    """The shadow state and counter history brought to the recorded cycle: the snapshot
+    the new rules see."""
     now = cycle.ts
     counting = now >= out.result.since
     shadow, expected = state.shadow, state.expected
@@ -277,16 +327,31 @@ def _replay_cycle(
         while samples and samples[0].ts < cut:
             del samples[0]
         samples.append(sample)
+    return cycle.snapshot(shadow, state.read)
 
-    snapshot = cycle.snapshot(shadow, state.read)
+
+def _replay_cycle(
+    cycle: RecordedCycle,
+    state: _CampaignReplay,
+    snapshot: CampaignSnapshot,
+    rules: RuleSet,
+    settings: EngineSettings,
+    limits: Limits,
+    out: _Collector,
+    pool: Mapping[str, Mapping[str, object]] | None = None,
+) -> None:
+    now = cycle.ts
+    counting = now >= out.result.since
+    shadow, expected = state.shadow, state.expected
     plan = plan_campaign(
         rules.for_campaign(cycle.campaign),
         snapshot,
         state.memory,
-        history,
+        state.history,
         now,
         settings,
         limits,
+        pool,
     )
     if counting:
         for error in plan.rule_errors:

@@ -35,13 +35,18 @@ def replay_log(
     limits: Limits,
     jobs: int | None = None,
     progress: Progress | None = None,
+    pools: Sequence[Sequence[str]] = (),
 ) -> ReplayResult:
     """Replay ``rule_files`` on the cycles of ``campaigns`` in ``log`` (from one history
-    window before ``since``, the warm-up, to ``until``)."""
-    workers = min(jobs or os.cpu_count() or 1, len(campaigns)) or 1
-    groups = [list(campaigns[i::workers]) for i in range(workers)]
+    window before ``since``, the warm-up, to ``until``). ``pools``: the campaigns that share
+    agents, replayed together in one worker (a pool's facts span its campaigns replayed)."""
+    units = _units(campaigns, pools)
+    workers = min(jobs or os.cpu_count() or 1, len(units)) or 1
+    groups = [[c for unit in units[i::workers] for c in unit] for i in range(workers)]
+    shared = [tuple(p) for p in pools if len(p) > 1]
     tasks = [
-        (log, list(rule_files), g, since, until, settings, limits, i) for i, g in enumerate(groups)
+        (log, list(rule_files), g, since, until, settings, limits, i, shared)
+        for i, g in enumerate(groups)
     ]
     if workers == 1:
         return _replay_group(*tasks[0], progress=progress)
@@ -59,6 +64,15 @@ def replay_log(
     return merge(results, campaigns)
 
 
+def _units(campaigns: Sequence[str], pools: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The replayed campaigns as units of work: a pool's campaigns together, in order."""
+    units: dict[object, list[str]] = {}
+    for campaign in campaigns:
+        pool = next((tuple(p) for p in pools if campaign in p and len(p) > 1), campaign)
+        units.setdefault(pool, []).append(campaign)
+    return list(units.values())
+
+
 def _init(fractions: Any) -> None:
     global _shared
     _shared = fractions
@@ -73,6 +87,7 @@ def _replay_group(
     settings: EngineSettings,
     limits: Limits,
     index: int,
+    pools: Sequence[Sequence[str]] = (),
     *,
     progress: Progress | None = None,
 ) -> ReplayResult:
@@ -96,6 +111,7 @@ def _replay_group(
         settings=settings,
         limits=limits,
         progress=progress,
+        pools=pools,
     )
 
 

@@ -56,6 +56,7 @@ class Mixer:
         scenario: str | None = None,
         wrap: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None,
         qm: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self.tmp_path = tmp_path
         self.wrap = wrap
@@ -84,6 +85,7 @@ class Mixer:
             "state_dir": "state",
             "guardrails": guardrails or {},
             "history": {"window": "60m", "min_history": "15m"},
+            **(config or {}),
         }
         self.config_path = tmp_path / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")

@@ -447,8 +447,8 @@ def test_json_schema_describes_file_keys_only() -> None:
     """The schema lists the file's keys with descriptions and leaves loader fields out."""
     schema = settings_json_schema()
     assert set(schema["properties"]) == {
-        "qm", "campaigns", "rules", "mode", "interval", "state_dir", "decision_log",
-        "guardrails", "history", "metrics",
+        "qm", "campaigns", "agent_pools", "rules", "mode", "interval", "state_dir",
+        "decision_log", "guardrails", "history", "metrics",
     }  # fmt: skip
     assert schema["required"] == ["qm", "campaigns"]
     qm = schema["$defs"]["QMSettings"]["properties"]

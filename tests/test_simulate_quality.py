@@ -23,13 +23,6 @@ from mixer.simulate.gate import gate_failures
 
 GATE_SPAN = timedelta(days=2)
 
-# Per-campaign rules cannot order deadlines across campaigns whose agents are pooled:
-# see docs/benchmarks.md ("Where the gate is out of reach").
-OUT_OF_REACH = {
-    "short-staffed-week": "agents shared across campaigns: a no-deadline list at its "
-    "campaign's floor gets ~0.3 % of the pooled calls and goes a day without one",
-}
-
 
 def _has_deadlines(name: str) -> bool:
     scenario = load_scenario(name)
@@ -55,21 +48,17 @@ DEADLINE_SCENARIOS = [name for name in shipped_scenarios() if _has_deadlines(nam
 
 def test_there_are_scenarios_to_gate() -> None:
     """The gate covers the deadline scenarios the docs promise, not an empty set."""
-    assert {"deadline-crunch", "overload-callbacks", "fresh-leads", "all-office-hours"} <= set(
-        DEADLINE_SCENARIOS
-    )
+    assert {
+        "deadline-crunch",
+        "overload-callbacks",
+        "fresh-leads",
+        "all-office-hours",
+        "short-staffed-week",
+    } <= set(DEADLINE_SCENARIOS)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=OUT_OF_REACH[name], strict=True))
-        if name in OUT_OF_REACH
-        else name
-        for name in DEADLINE_SCENARIOS
-    ],
-)
+@pytest.mark.parametrize("name", DEADLINE_SCENARIOS)
 def test_shipped_rules_meet_the_quality_gate(name: str, tmp_path: Path) -> None:
     """Rules >= 0.95 x oracle, >= 1.5 x (or >=) static, no starved list, <= 80 writes per
     campaign-day, no flap, speed to lead within 1.5 x static's."""

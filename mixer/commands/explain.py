@@ -57,11 +57,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mixer.clock import SystemClock
     from mixer.engine.names import glob_warnings
-    from mixer.intents import resolve_intents
     from mixer.plan import plan_campaign
     from mixer.preflight import check_setup
-    from mixer.store import StateStore
-    from mixer.wiring import engine_settings_from, limits_from, state_path
+    from mixer.wiring import engine_settings_from, limits_from
 
     settings = settings_from(args)
     zone = zone_from(args, settings)
@@ -89,18 +87,8 @@ def run(args: argparse.Namespace) -> int:
         args.campaign, ((r.name, r.names) for r in rules.rules), snapshot.names, "this read"
     ):
         print(printable(warning), file=sys.stderr)
-    store_path = state_path(settings)
-    memory: dict[str, Any] = {}
-    history: dict[str, Any] = {}
-    if store_path.exists():
-        with StateStore(store_path, preview=True) as store:
-            memory = store.load_memory(args.campaign)
-            # As the daemon's next cycle would: a value equal to a pending write-ahead
-            # intent is the mixer's own write, not a human's override.
-            memory, _ = resolve_intents(
-                snapshot, memory, store.intents(args.campaign), settings.qm.tz
-            )
-            history = store.history(args.campaign, since=now - settings.history.window)
+    memory, history = _stored(settings, args.campaign, snapshot, now)
+    pool = _pool_facts(args, settings, checked.rules, snapshot, now)
     plan = plan_campaign(
         rules,
         snapshot,
@@ -109,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         now,
         engine_settings_from(settings),
         limits_from(settings),
+        pool,
     )
     if args.json:
         document = trace_as_json(plan, args.list_name)
@@ -119,6 +108,65 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {drift}\n")
         print(render_trace(plan, args.list_name, zone))
     return 0
+
+
+def _stored(settings: Any, campaign: str, snapshot: Any, now: datetime) -> tuple[Any, Any]:
+    """The campaign's memory and history window from the state store, as the daemon's next
+    cycle would see them (empty before the first cycle)."""
+    from mixer.intents import resolve_intents
+    from mixer.store import StateStore
+    from mixer.wiring import state_path
+
+    store_path = state_path(settings)
+    if not store_path.exists():
+        return {}, {}
+    with StateStore(store_path, preview=True) as store:
+        memory = store.load_memory(campaign)
+        # As the daemon's next cycle would: a value equal to a pending write-ahead
+        # intent is the mixer's own write, not a human's override.
+        memory, _ = resolve_intents(snapshot, memory, store.intents(campaign), settings.qm.tz)
+        history = store.history(campaign, since=now - settings.history.window)
+    return memory, history
+
+
+def _pool_facts(
+    args: argparse.Namespace, settings: Any, ruleset: Any, snapshot: Any, now: datetime
+) -> Any:
+    """The ``pool_*`` facts when the campaign shares agents (config ``agent_pools``): the
+    pool's other campaigns are read live too. With ``--snapshot`` only this campaign is
+    known, so its pool facts cover it alone (a note says so). None: its own pool."""
+    from mixer.engine.pool import pool_facts
+    from mixer.plan import campaign_facts
+    from mixer.wiring import client_from, engine_settings_from, limits_from
+
+    pool = next(p for p in settings.pools() if args.campaign in p)
+    if len(pool) == 1:
+        return None
+    others = [c for c in pool if c != args.campaign]
+    if args.snapshot is not None:
+        print(
+            f"note: {args.campaign!r} shares agents with {', '.join(others)}; --snapshot "
+            "holds this campaign only, so its pool_* facts cover it alone",
+            file=sys.stderr,
+        )
+        return None
+    snapshots = {args.campaign: snapshot}
+    with client_from(settings) as client:
+        for campaign in others:
+            snapshots[campaign] = client.read_lists(campaign, now=now)
+    facts = {}
+    for campaign in pool:
+        memory, history = _stored(settings, campaign, snapshots[campaign], now)
+        facts[campaign] = campaign_facts(
+            ruleset.for_campaign(campaign),
+            snapshots[campaign],
+            memory,
+            history,
+            now,
+            engine_settings_from(settings),
+            limits_from(settings),
+        )
+    return pool_facts(facts)[args.campaign]
 
 
 def _hint(word: str, candidates: Iterable[str]) -> str:

@@ -150,6 +150,7 @@ def replay_log(
             limits=limits_from(settings),
             jobs=jobs,
             progress=progress,
+            pools=settings.pools(),
         )
     except OSError as exc:
         raise MixerError(

@@ -185,11 +185,13 @@ def evaluate(
     now: datetime,
     settings: EngineSettings,
     metadata: Mapping[str, ListMetadata] | None = None,
+    pool: Mapping[str, Mapping[str, object]] | None = None,
 ) -> CampaignEvaluation:
     """Evaluate every rule for every list of the campaign.
 
     ``metadata``: each list's merged ``lists:`` entries, when the caller already has
-    them; a list without memory is evaluated as on first sight.
+    them; a list without memory is evaluated as on first sight. ``pool``: each list's
+    ``pool_*`` facts when the campaign shares agents (None: its own pool).
     """
     if metadata is None:
         metadata = {item.name: rules.metadata_for(item.name) for item in snapshot.lists}
@@ -198,7 +200,7 @@ def evaluate(
         or ListMemory.first_sight(item.weight, item.paused, now, metadata[item.name].weight)
         for item in snapshot.lists
     }
-    facts = compute_facts(snapshot, memory, history, metadata, now, settings)
+    facts = compute_facts(snapshot, memory, history, metadata, now, settings, pool)
     compiled = compile_rules(rules.rules)
     shared: dict[Timers, RuleMemory] = {}
     lists = {

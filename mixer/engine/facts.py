@@ -32,6 +32,7 @@ from mixer.deadline_tag import find_deadline_tag
 from mixer.engine.expressions import ValueType
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.metadata import ListMetadata
+from mixer.engine.pool import POOL_FACT_TYPES, POOL_NEVER_NULL, add_lone_pool_facts
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 # Below this many hours a deadline is treated as this close, so the required rate of an
@@ -102,6 +103,8 @@ FACT_TYPES: Mapping[str, ValueType] = {
     "campaign_max_weight": N,
     "campaign_min_weight": N,
     "campaign_total_weight": N,
+    # The campaigns sharing agents with this one (mixer.engine.pool).
+    **POOL_FACT_TYPES,
     # The mixer's memory.
     "base_weight": N,
     "paused_by_mixer": B,
@@ -161,6 +164,7 @@ NEVER_NULL: frozenset[str] = frozenset(
         "tags",
         "standby",
     }
+    | POOL_NEVER_NULL
 )
 
 
@@ -206,11 +210,14 @@ def compute_facts(
     metadata: Mapping[str, ListMetadata],
     now: datetime,
     settings: EngineSettings,
+    pool: Mapping[str, Mapping[str, object]] | None = None,
 ) -> dict[str, dict[str, object]]:
     """Every fact of every list of the campaign: ``list name -> fact name -> value``.
 
     ``history`` holds each list's samples oldest first (as ``StateStore.history()`` gives
     them); rates read the first and last sample of the window and do not sort.
+    ``pool``: each list's ``pool_*`` facts when the campaign shares agents with others
+    (``mixer.engine.pool.pool_facts``); None: the campaign is its own pool.
     """
     tz = settings.timezone
     local_now = now.astimezone(tz)
@@ -235,6 +242,11 @@ def compute_facts(
         "date": local_now.date(),
     }
     _add_campaign_facts(snapshot, per_list, clock)
+    if pool is None or any(name not in pool for name in per_list):
+        add_lone_pool_facts(per_list)
+    else:
+        for name, facts in per_list.items():
+            facts.update(pool[name])
     return per_list
 
 

@@ -49,6 +49,7 @@ def write_config(
             **({} if concurrency is None else {"concurrency": concurrency}),
         },
         "campaigns": list(scenario.campaigns),
+        **({"agent_pools": pools} if (pools := agent_pools(scenario)) else {}),
         "rules": [str(Path(path).resolve()) for path in rule_files],
         "mode": "apply",
         "interval": interval,
@@ -61,6 +62,17 @@ def write_config(
     path.write_text(text, encoding="utf-8")
     path.chmod(0o600)  # it holds the (emulator's) password
     return path
+
+
+def agent_pools(scenario: Scenario) -> list[list[str]]:
+    """The config's ``agent_pools`` for the centre the scenario describes: agents without a
+    ``campaign:`` serve every campaign, so when there are such agents and more than one
+    campaign, all the campaigns share agents (one pool). What an operator would declare
+    for that centre, not a tuning knob."""
+    shared = any(shift.campaign is None and shift.count > 0 for shift in scenario.agents)
+    if shared and len(scenario.campaigns) > 1:
+        return [list(scenario.campaigns)]
+    return []
 
 
 @contextmanager
