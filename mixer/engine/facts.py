@@ -32,7 +32,12 @@ from mixer.deadline_tag import find_deadline_tag
 from mixer.engine.expressions import ValueType
 from mixer.engine.memory import HistorySample, ListMemory
 from mixer.engine.metadata import ListMetadata
-from mixer.engine.pool import POOL_FACT_TYPES, POOL_NEVER_NULL, add_lone_pool_facts
+from mixer.engine.pool import (
+    POOL_FACT_ORDER,
+    POOL_FACT_TYPES,
+    POOL_NEVER_NULL,
+    add_lone_pool_facts,
+)
 from mixer.snapshot import CampaignSnapshot, ListSnapshot
 
 # Below this many hours a deadline is treated as this close, so the required rate of an
@@ -203,6 +208,71 @@ def localize(moment: datetime, tz: ZoneInfo) -> datetime:
     return moment.astimezone(tz)
 
 
+# The built-in facts in the order a list's facts hold them: its own, the campaign's, the
+# clock's, then the weights of the others and the pool's (extra `lists:` facts follow).
+_OWN_FACTS = (
+    "list",
+    "notes",
+    "weight",
+    "paused",
+    "list_state",
+    "dialer_state",
+    "can_reserve",
+    "completed_state",
+    "added",
+    "completed",
+    "pulled",
+    "last_pull",
+    "remaining",
+    "unpulled",
+    "in_flight",
+    "progress",
+    "idle_minutes",
+    "pull_rate_per_hour",
+    "complete_rate_per_hour",
+    "eta_hours",
+    "deadline",
+    "has_deadline",
+    "hours_to_deadline",
+    "required_rate_per_hour",
+    "behind_schedule",
+    "overdue",
+    "minutes_since_refill",
+    "fresh_numbers",
+    "base_weight",
+    "paused_by_mixer",
+    "base_paused",
+    "minutes_since_change",
+    "manual_hold",
+    "tags",
+    "priority",
+    "standby",
+    "campaign",
+)
+_CAMPAIGN_FACTS = (
+    "campaign_open_lists",
+    "campaign_reservable_lists",
+    "campaign_deadline_lists",
+    "campaign_overdue_lists",
+    "campaign_unpulled",
+    "campaign_pull_rate_per_hour",
+    "campaign_required_rate_per_hour",
+    "share_of_pulls",
+    "deadline_share",
+    "deadline_rank",
+    "now",
+    "hour",
+    "minute",
+    "weekday",
+    "date",
+    "campaign_max_base_weight",
+    "campaign_max_weight",
+    "campaign_min_weight",
+    "campaign_total_weight",
+)
+_SHAPE: dict[str, object] = dict.fromkeys((*_OWN_FACTS, *_CAMPAIGN_FACTS, *POOL_FACT_ORDER))
+
+
 def compute_facts(
     snapshot: CampaignSnapshot,
     memory: Mapping[str, ListMemory],
@@ -306,47 +376,48 @@ def _list_facts(
         hold = mem.manual_hold_until is not None and utc_now < mem.manual_hold_until
         if mem.last_change_at is not None:
             since_change = max((utc_now - mem.last_change_at).total_seconds() / 60, 0.0)
-    facts: dict[str, object] = {
-        "list": item.name,
-        "notes": item.notes,
-        "weight": item.weight,
-        "paused": item.paused,
-        "list_state": item.list_state,
-        "dialer_state": item.dialer_state,
-        "can_reserve": item.can_reserve,
-        "completed_state": item.completed_state,
-        "added": added,
-        "completed": completed,
-        "pulled": pulled,
-        "last_pull": last_pull,
-        "remaining": added - completed,
-        "unpulled": unpulled,
-        "in_flight": pulled - completed,
-        "progress": None if added <= 0 else min(max(completed / added, 0.0), 1.0),
-        "idle_minutes": idle,
-        "pull_rate_per_hour": pull_rate,
-        "complete_rate_per_hour": complete_rate,
-        "eta_hours": eta,
-        "deadline": deadline,
-        "has_deadline": deadline is not None,
-        "hours_to_deadline": hours,
-        "required_rate_per_hour": required,
-        "behind_schedule": behind,
-        "overdue": overdue,
-        "minutes_since_refill": refill_minutes,
-        "fresh_numbers": fresh,
-        "base_weight": base_weight,
-        "paused_by_mixer": paused_by_mixer,
-        "base_paused": base_paused,
-        "minutes_since_change": since_change,
-        "manual_hold": hold,
-        "tags": tuple(meta.tags),
-        "priority": meta.priority,
-        "standby": meta.standby,
-    }
+    # Every built-in fact has its place from the start (``_SHAPE``, in the order they are
+    # added): a copy and one store per value cost less than a literal that later grows.
+    facts = _SHAPE.copy()
+    facts["list"] = item.name
+    facts["notes"] = item.notes
+    facts["weight"] = item.weight
+    facts["paused"] = item.paused
+    facts["list_state"] = item.list_state
+    facts["dialer_state"] = item.dialer_state
+    facts["can_reserve"] = item.can_reserve
+    facts["completed_state"] = item.completed_state
+    facts["added"] = added
+    facts["completed"] = completed
+    facts["pulled"] = pulled
+    facts["last_pull"] = last_pull
+    facts["remaining"] = added - completed
+    facts["unpulled"] = unpulled
+    facts["in_flight"] = pulled - completed
+    facts["progress"] = None if added <= 0 else min(max(completed / added, 0.0), 1.0)
+    facts["idle_minutes"] = idle
+    facts["pull_rate_per_hour"] = pull_rate
+    facts["complete_rate_per_hour"] = complete_rate
+    facts["eta_hours"] = eta
+    facts["deadline"] = deadline
+    facts["has_deadline"] = deadline is not None
+    facts["hours_to_deadline"] = hours
+    facts["required_rate_per_hour"] = required
+    facts["behind_schedule"] = behind
+    facts["overdue"] = overdue
+    facts["minutes_since_refill"] = refill_minutes
+    facts["fresh_numbers"] = fresh
+    facts["base_weight"] = base_weight
+    facts["paused_by_mixer"] = paused_by_mixer
+    facts["base_paused"] = base_paused
+    facts["minutes_since_change"] = since_change
+    facts["manual_hold"] = hold
+    facts["tags"] = tuple(meta.tags)
+    facts["priority"] = meta.priority
+    facts["standby"] = meta.standby
+    facts["campaign"] = campaign
     if meta.extra:
         facts.update(meta.extra)
-    facts["campaign"] = campaign
     return facts
 
 

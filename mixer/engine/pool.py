@@ -160,6 +160,8 @@ TWINS: Mapping[str, str] = {
     "pool_total_weight": "campaign_total_weight",
 }
 _POOL_NAMES = tuple(TWINS)
+# The order the pool facts take in a list's facts (a lone campaign's, as added below).
+POOL_FACT_ORDER = (*_POOL_NAMES, "pool_campaigns", "pool_reservable_deadline_rank")
 _TWIN_VALUES = operator.itemgetter(*TWINS.values())
 
 
