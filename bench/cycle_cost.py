@@ -2,6 +2,7 @@
 
     python bench/cycle_cost.py [--section all|rules|big|concurrency|startup|curve]
                                [--repeat 3] [--against OTHER_TREE] [--plot FILE.png]
+                               [--command AMO_MIXER] [--against-command OTHER_AMO_MIXER]
                                [--command PATH/TO/amo-mixer]
 
 Black-box: a loopback QM emulator (``amo-mixer emulator``, a generated scenario) and the
@@ -31,7 +32,9 @@ Sections:
   (matplotlib, from the ``bench`` extra).
 
 ``--against TREE`` runs the same measurements with ``python -m mixer`` from another
-source tree (say ``git worktree add /tmp/base <commit>``) and prints both.
+source tree (say ``git worktree add /tmp/base <commit>``) and prints both;
+``--against-command PATH`` does the same with another installed ``amo-mixer`` (say an
+older release in its own venv). ``--command PATH`` picks the installed one measured.
 """
 
 from __future__ import annotations
@@ -501,24 +504,28 @@ def _refusing_listener() -> Iterator[tuple[str, list[float]]]:
 
 def section_startup(trees: Sequence[Tree], repeat: int) -> None:
     print("\n== startup: --help, and once from process start to its first request ==")
-    for tree in trees:
-        run_command(tree, ["--help"])  # a source tree's first start writes its bytecode
-        helps = [run_command(tree, ["--help"]).wall for _ in range(repeat * 3)]
-        firsts = []
-        with tempfile.TemporaryDirectory() as tmp:
+    helps: dict[str, list[float]] = {tree.label: [] for tree in trees}
+    firsts: dict[str, list[float]] = {tree.label: [] for tree in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        for tree in trees:  # a source tree's first start writes its bytecode
+            run_command(tree, ["--help"])
             with _refusing_listener() as (url, _first):
                 once(tree, write_config(Path(tmp), url, 1, rules_text(1)))
-            for _ in range(repeat * 3):
+        for _ in range(repeat * 3):  # the trees take turns: the load falls on all alike
+            for tree in trees:
+                helps[tree.label].append(run_command(tree, ["--help"]).wall)
                 with _refusing_listener() as (url, first):
                     config = write_config(Path(tmp), url, 1, rules_text(1))
                     start = time.perf_counter()
                     once(tree, config)
-                    firsts.append(first[0] - start)
+                    firsts[tree.label].append(first[0] - start)
+    for tree in trees:
+        h, f = sorted(helps[tree.label]), sorted(firsts[tree.label])
         print(
-            f"  {tree.label:<10} --help {min(helps) * 1e3:5.0f} ms (median "
-            f"{sorted(helps)[len(helps) // 2] * 1e3:.0f}; target <= 80)"
-            f"   once to first request {min(firsts) * 1e3:5.0f} ms (median "
-            f"{sorted(firsts)[len(firsts) // 2] * 1e3:.0f}; target <= 150)"
+            f"  {tree.label:<10} --help {h[0] * 1e3:5.0f} ms (median "
+            f"{h[len(h) // 2] * 1e3:.0f}; target <= 80)"
+            f"   once to first request {f[0] * 1e3:5.0f} ms (median "
+            f"{f[len(f) // 2] * 1e3:.0f}; target <= 150)"
         )
 
 
@@ -603,10 +610,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the installed amo-mixer to run (default: the one on PATH), e.g. a user's "
         "venv/bin/amo-mixer from pip install '.[report]'",
     )
+    parser.add_argument(
+        "--against-command",
+        help="another installed amo-mixer to run beside (e.g. an older release's venv)",
+    )
     args = parser.parse_args(argv)
     trees = [Tree("installed", installed=args.command)]
     if args.against is not None:
         trees.append(Tree(args.against.name or str(args.against), args.against.resolve()))
+    if args.against_command is not None:
+        trees.append(
+            Tree(Path(args.against_command).parent.parent.name, installed=args.against_command)
+        )
     print(
         f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores,"
         f" load {os.getloadavg()[0]:.1f}"
