@@ -6,6 +6,7 @@ no file-descriptor growth (/proc/self/fd). The state directory lives on /dev/shm
 exists: fsync cost is not what the soak measures. Run from the repository:
 
     python bench/soak.py [--cycles 10000] [--lists 100] [--warmup 500] [--every 1000]
+                         [--no-tracemalloc] [--command-pace]
 """
 
 from __future__ import annotations
@@ -117,7 +118,17 @@ def main() -> int:
         action="store_false",
         help="skip the Python heap trace (about 4x faster; RSS, fds and blocks only)",
     )
+    parser.add_argument(
+        "--command-pace",
+        action="store_true",
+        help="collect garbage at the pace the amo-mixer command sets for its process "
+        "(mixer.collector), as the daemon runs",
+    )
     args = parser.parse_args()
+    if args.command_pace:
+        from mixer.collector import pace_for_commands
+
+        pace_for_commands()
 
     root = state_root()
     try:
