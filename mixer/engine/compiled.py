@@ -102,6 +102,7 @@ class CompiledRule:
         timed = rule.for_ is not None or rule.cooldown is not None or rule.paused is True
         effect = rule.constant_effect
         names = rule.weight_names
+        row = None if effect is None else RuleOutcome(True, (), None, None, None, effect)
         return cls(
             rule=rule,
             name=rule.name,
@@ -118,10 +119,8 @@ class CompiledRule:
             timed=timed,
             for_=rule.for_,
             cooldown=rule.cooldown,
-            fired=None
-            if timed or effect is None
-            else RuleOutcome(True, (), None, None, None, effect),
-            held=None if effect is None else RuleOutcome(True, (), None, None, None, effect),
+            fired=None if timed else row,
+            held=row,
             null_rows={},
         )
 
@@ -423,7 +422,6 @@ def _fire(
 ) -> list[str]:
     """An untimed rule whose condition holds: its effect, fixed or computed (a weight
     that reads a null fact or fails goes through ``fire``, which says why)."""
-    effect_lines = [f"fired |= {1 << k}"]
     if step.fired is not None:
         constants[f"F{k}"] = step.fired
         return [f"r{k} = F{k}", *_effect_lines(k, step, step.fired.effect, constants)]
@@ -431,11 +429,10 @@ def _fire(
         return [f"r{k} = fire(S{k}, f)", *_apply_row(k, step)]
     constants[f"WF{k}"] = step.weight.function
     flags[f"v{k}"] = frozenset(step.weight_names)
-    effect_lines.append("weight = w")
+    computed: dict[str, object] = {"weight": "w"}  # the weight the block just computed
     if step.paused is not None:
-        effect_lines.append(f"paused = {step.paused!r}")
-    if step.rule.stop:
-        effect_lines.append("stopped = True")
+        computed["paused"] = step.paused
+    effect_lines = _effect_lines(k, step, computed, constants)
     return [
         "w = None",
         f"if not v{k}:",
@@ -455,10 +452,12 @@ def _fire(
 def _effect_lines(
     k: int, step: CompiledRule, effect: Mapping[str, object], constants: dict[str, object]
 ) -> list[str]:
-    """A fixed effect applied: the rule marked fired, the weight and pause it sets, and
-    a stop."""
+    """An effect applied: the rule marked fired, the weight and pause it sets, and a
+    stop. A weight of ``"w"`` is the local the block computed; any other is fixed."""
     lines = [f"fired |= {1 << k}"]
-    if "weight" in effect:
+    if effect.get("weight") == "w":
+        lines.append("weight = w")
+    elif "weight" in effect:
         constants[f"W{k}"] = float(effect["weight"])  # type: ignore[arg-type]
         lines.append(f"weight = W{k}")
     if "paused" in effect:

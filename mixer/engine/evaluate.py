@@ -61,13 +61,12 @@ class ListEvaluation:
     rule_memory: Mapping[str, RuleMemory]
     standby: bool
     outcomes: RuleOutcomes = field(repr=False)
-    fired_rules: tuple[Rule, ...] = field(default=(), repr=False)
+    # What follows from which rules fired alone (shared by the lists with the same ones).
+    summary: Fired = field(repr=False, compare=False)
     # The rule memory the evaluation started from: which rules were in effect before.
     previous_rules: Mapping[str, RuleMemory] = field(default_factory=dict, repr=False)
     # (rule, message) for every rule that raised on this list: the plan leaves it alone.
     errors: tuple[tuple[str, str], ...] = ()
-    # What follows from which rules fired alone (shared by the lists with the same ones).
-    summary: Fired | None = field(default=None, repr=False, compare=False)
 
     def __init__(
         self,
@@ -81,10 +80,9 @@ class ListEvaluation:
         rule_memory: Mapping[str, RuleMemory],
         standby: bool,
         outcomes: RuleOutcomes,
-        fired_rules: tuple[Rule, ...] = (),
+        summary: Fired,
         previous_rules: Mapping[str, RuleMemory] | None = None,
         errors: tuple[tuple[str, str], ...] = (),
-        summary: Fired | None = None,
     ) -> None:
         object.__setattr__(
             self,
@@ -99,10 +97,9 @@ class ListEvaluation:
                 "rule_memory": rule_memory,
                 "standby": standby,
                 "outcomes": outcomes,
-                "fired_rules": fired_rules,
+                "summary": summary,
                 "previous_rules": {} if previous_rules is None else previous_rules,
                 "errors": errors,
-                "summary": summary,
             },
         )
 
@@ -113,7 +110,7 @@ class ListEvaluation:
     def reason(self) -> str:
         """One sentence from the descriptions of the rules whose effect the list carries;
         led by the pausing rules that stopped applying when that is why it resumes."""
-        carried = self._summary.carried
+        carried = self.summary.carried
         reason = reason_sentence(carried, self.outcomes.facts)
         if not self.released:
             return reason
@@ -126,18 +123,17 @@ class ListEvaluation:
     def carried(self) -> tuple[str, ...]:
         """The fired rules whose effect the result carries (each sets something no later
         fired rule sets again), in rule order."""
-        return self._summary.carried_names
+        return self.summary.carried_names
 
     @property
     def overridden(self) -> tuple[str, ...]:
         """The fired rules every part of whose effect a later fired rule set again."""
-        return self._summary.overridden_names
+        return self.summary.overridden_names
 
-    @cached_property
-    def _summary(self) -> Fired:
-        if self.summary is not None:
-            return self.summary
-        return Fired.of(self.fired_rules, self.outcomes.rules)
+    @property
+    def fired_rules(self) -> tuple[Rule, ...]:
+        """The rules that fired, in rule order."""
+        return self.summary.rules
 
     @cached_property
     def released(self) -> tuple[str, ...]:
@@ -147,7 +143,7 @@ class ListEvaluation:
         return tuple(
             [
                 rule.name
-                for rule in self._summary.unfired_pausing
+                for rule in self.summary.unfired_pausing
                 if self.previous_rules.get(rule.name, IDLE).active
                 and not self.rule_memory.get(rule.name, IDLE).active
             ]
@@ -159,7 +155,7 @@ class ListEvaluation:
         if not self.fired_rules:
             return EMPTY
         facts = self.outcomes.facts
-        return MappingProxyType({fact: facts.get(fact) for fact in self._summary.reads})
+        return MappingProxyType({fact: facts.get(fact) for fact in self.summary.reads})
 
     @cached_property
     def trace(self) -> tuple[RuleTrace, ...]:
@@ -256,10 +252,9 @@ def _evaluate_list(
         rule_memory=MappingProxyType(timers) if timers else _NO_MEMORY,
         standby=facts.get("standby") is True,
         outcomes=RuleOutcomes(compiled.rules, rows, facts),
-        fired_rules=fired.rules,
+        summary=fired,
         previous_rules=remembered,
         errors=tuple(errors),
-        summary=fired,
     )
 
 
